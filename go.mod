@@ -1,0 +1,22 @@
+module github.com/logmedic/logmedic
+
+go 1.26
+
+require (
+	github.com/Velocidex/ordereddict v0.0.0-20250821063524-02dc06e46238
+	go.yaml.in/yaml/v3 v3.0.6
+	www.velocidex.com/golang/evtx v0.2.1-0.20251107004037-f9f4e4ed0236
+)
+
+require (
+	github.com/Velocidex/json v0.0.0-20220224052537-92f3c0326e5a // indirect
+	github.com/Velocidex/pkcs7 v0.0.0-20230220112103-d4ed02e1862a // indirect
+	github.com/Velocidex/yaml/v2 v2.2.8 // indirect
+	github.com/davecgh/go-spew v1.1.1 // indirect
+	github.com/hashicorp/golang-lru v1.0.2 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
+	golang.org/x/sys v0.37.0 // indirect
+	golang.org/x/text v0.30.0 // indirect
+	www.velocidex.com/golang/binparsergen v0.1.1-0.20240404114946-8f66c7cf586e // indirect
+	www.velocidex.com/golang/go-pe v0.1.1-0.20251107001057-f93001158cd9 // indirect
+)

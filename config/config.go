@@ -1,0 +1,542 @@
+// Package config loads and checks logmedic's YAML configuration: the
+// rules admins write, and (in later versions) handlers and sources.
+//
+// Loading is strict. Unknown keys, wrong types, bad regular expressions,
+// codes and ranges, and duplicate names are all reported at once, each as
+// FILE:LINE:COL: message, and nothing is half-loaded.
+package config
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/logmedic/logmedic/watcher"
+	"github.com/logmedic/logmedic/watcher/match"
+)
+
+// Config is a loaded, checked configuration.
+type Config struct {
+	File  string
+	Rules []*Rule
+}
+
+// Rule is one rule as configured.
+type Rule struct {
+	Name        string
+	Description string
+	Match       *match.Rule
+	Actions     []Action
+	Line, Col   int // where the rule starts
+}
+
+// Action is one step a rule takes when it matches.
+type Action struct {
+	Handler string
+	With    map[string]string
+}
+
+// Load reads and checks the configuration file at path. Its error, if
+// any, is an Errors listing every problem.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Errors{{File: path, Line: 1, Col: 1, Msg: err.Error()}}
+	}
+	return Parse(path, data)
+}
+
+// Parse checks a configuration held in memory; file names it in errors.
+func Parse(file string, data []byte) (*Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, Errors{syntaxError(file, data, err)}
+	}
+	c := &errs{file: file}
+	cfg := &Config{File: file}
+	if len(doc.Content) == 0 {
+		c.at(&doc, "the file is empty; it needs a rules: list")
+		return nil, c.result()
+	}
+	root := resolve(&doc.Content[0])
+	if root.Kind != yaml.MappingNode {
+		c.at(root, "the top level must be a mapping with a rules: key, found %s", kind(root))
+		return nil, c.result()
+	}
+	seen := false
+	for _, kv := range pairs(c, root, "the top level", topKeys) {
+		switch kv.key.Value {
+		case "rules":
+			seen = true
+			cfg.Rules = rules(c, kv.val)
+		}
+	}
+	if !seen {
+		c.at(root, "missing the rules: list")
+	}
+	if err := c.result(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// MatchRules returns the compiled rules, in order, for match.New.
+func (cfg *Config) MatchRules() []*match.Rule {
+	out := make([]*match.Rule, len(cfg.Rules))
+	for i, r := range cfg.Rules {
+		out[i] = r.Match
+	}
+	return out
+}
+
+// Key tables: the loader accepts exactly these keys and the JSON Schema
+// (schema.go) is built from them.
+type keyDoc struct{ name, doc string }
+
+var (
+	topKeys = []keyDoc{
+		{"rules", "The rules, evaluated in order for every event."},
+	}
+	ruleKeys = []keyDoc{
+		{"name", "Unique name of the rule; shown in reports and tickets."},
+		{"description", "What the rule detects and why, for the people who read its alerts."},
+		{"match", "Conditions, all of which must hold; a list inside a condition means any of."},
+		{"actions", "What to do on a match. A rule without actions only records its match."},
+	}
+	matchKeys = []keyDoc{
+		{"channel", "Channel (log) name, such as Microsoft-Windows-Backup or Application; case-insensitive."},
+		{"provider", "Provider (source) name, such as Microsoft-Windows-Backup; case-insensitive."},
+		{"event_id", "Event IDs: numbers and \"low-high\" ranges."},
+		{"level", "critical, error, warning, information or verbose."},
+		{"error_code", "Error codes in any form (0x807800B4, 2155348148, -2139619148, '%%2155348148'); true if the event carries one anywhere."},
+		{"fields", "Conditions on System, EventData and UserData fields by name."},
+	}
+	opKeys = []keyDoc{
+		{"equals", "The field equals this text (or number)."},
+		{"contains", "The field contains this text."},
+		{"startswith", "The field starts with this text."},
+		{"endswith", "The field ends with this text."},
+		{"regex", "The field matches this RE2 regular expression (unanchored; use (?i) for case-insensitive)."},
+		{"in", "The field equals one of these values."},
+		{"not", "None of these conditions holds (true when the field is absent)."},
+		{"exists", "true: the field is present (even empty); false: it is absent."},
+		{"gt", "The field, read as a number (decimal or 0x hex), is greater than this."},
+		{"lt", "The field, read as a number (decimal or 0x hex), is less than this."},
+		{"case_sensitive", "Compare text in this condition with case (default: ignore case)."},
+	}
+	actionKeys = []keyDoc{
+		{"handler", "Name of the handler to run."},
+		{"with", "Parameters for the handler."},
+	}
+)
+
+func names(keys []keyDoc) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.name
+	}
+	return out
+}
+
+type pair struct{ key, val *yaml.Node }
+
+// pairs returns a mapping's key/value pairs, reporting unknown and
+// repeated keys; merge keys (<<) are expanded.
+func pairs(c *errs, n *yaml.Node, where string, known []keyDoc) []pair {
+	var out []pair
+	seen := map[string]*yaml.Node{}
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], resolve(&n.Content[i+1])
+			if k.Kind != yaml.ScalarNode {
+				c.at(k, "%s: keys must be plain names, found %s", where, kind(k))
+				continue
+			}
+			if k.Value == "<<" && k.Tag == "!!merge" {
+				if v.Kind == yaml.MappingNode {
+					walk(v)
+				} else {
+					c.at(v, "%s: a merge key (<<) needs a mapping", where)
+				}
+				continue
+			}
+			if prev, ok := seen[k.Value]; ok {
+				c.at(k, "%s: key %q repeated (first at %d:%d)", where, k.Value, prev.Line, prev.Column)
+				continue
+			}
+			seen[k.Value] = k
+			if known != nil && !isKnown(k.Value, known) {
+				c.at(k, "%s: unknown key %q%s; known keys: %s", where, k.Value, suggest(k.Value, names(known)), strings.Join(names(known), ", "))
+				continue
+			}
+			out = append(out, pair{k, v})
+		}
+	}
+	walk(n)
+	return out
+}
+
+func isKnown(s string, keys []keyDoc) bool {
+	for _, k := range keys {
+		if k.name == s {
+			return true
+		}
+	}
+	return false
+}
+
+// resolve follows aliases.
+func resolve(np **yaml.Node) *yaml.Node {
+	n := *np
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+func kind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "nothing"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "something else"
+}
+
+// scalars returns a scalar or each scalar of a list.
+func scalars(c *errs, n *yaml.Node, where string) []*yaml.Node {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			c.at(n, "%s: needs a value", where)
+			return nil
+		}
+		return []*yaml.Node{n}
+	case yaml.SequenceNode:
+		if len(n.Content) == 0 {
+			c.at(n, "%s: the list is empty", where)
+		}
+		var out []*yaml.Node
+		for i := range n.Content {
+			e := resolve(&n.Content[i])
+			if e.Kind != yaml.ScalarNode || e.Tag == "!!null" {
+				c.at(e, "%s: list items must be single values, found %s", where, kind(e))
+				continue
+			}
+			out = append(out, e)
+		}
+		return out
+	}
+	c.at(n, "%s: expected a value or a list of values, found %s", where, kind(n))
+	return nil
+}
+
+func rules(c *errs, n *yaml.Node) []*Rule {
+	if n.Kind != yaml.SequenceNode {
+		c.at(n, "rules: expected a list of rules, found %s", kind(n))
+		return nil
+	}
+	var out []*Rule
+	byName := map[string]*yaml.Node{}
+	for i := range n.Content {
+		rn := resolve(&n.Content[i])
+		where := fmt.Sprintf("rules[%d]", i)
+		if rn.Kind != yaml.MappingNode {
+			c.at(rn, "%s: expected a rule (a mapping with name and match), found %s", where, kind(rn))
+			continue
+		}
+		r := &Rule{Line: rn.Line, Col: rn.Column, Match: &match.Rule{Index: i}}
+		var matchNode, nameNode *yaml.Node
+		for _, kv := range pairs(c, rn, where, ruleKeys) {
+			switch kv.key.Value {
+			case "name":
+				if kv.val.Kind != yaml.ScalarNode || strings.TrimSpace(kv.val.Value) == "" {
+					c.at(kv.val, "%s.name: needs a non-empty name", where)
+					continue
+				}
+				r.Name, nameNode = kv.val.Value, kv.val
+			case "description":
+				if kv.val.Kind != yaml.ScalarNode {
+					c.at(kv.val, "%s.description: expected text, found %s", where, kind(kv.val))
+				}
+				r.Description = kv.val.Value
+			case "match":
+				matchNode = kv.val
+			case "actions":
+				r.Actions = actions(c, kv.val, where+".actions")
+			}
+		}
+		if nameNode == nil {
+			c.at(rn, "%s: missing name", where)
+		} else {
+			where = fmt.Sprintf("rule %q", r.Name)
+			if prev, ok := byName[r.Name]; ok {
+				c.at(nameNode, "%s: duplicate rule name (first at %d:%d)", where, prev.Line, prev.Column)
+			}
+			byName[r.Name] = nameNode
+		}
+		r.Match.Name = r.Name
+		if matchNode == nil {
+			c.at(rn, "%s: missing match (a rule without conditions would match every event)", where)
+		} else {
+			matchRule(c, matchNode, where+": match", r.Match)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func actions(c *errs, n *yaml.Node, where string) []Action {
+	if n.Kind != yaml.SequenceNode {
+		c.at(n, "%s: expected a list, found %s", where, kind(n))
+		return nil
+	}
+	var out []Action
+	for i := range n.Content {
+		an := resolve(&n.Content[i])
+		w := fmt.Sprintf("%s[%d]", where, i)
+		if an.Kind != yaml.MappingNode {
+			c.at(an, "%s: expected a mapping with handler:, found %s", w, kind(an))
+			continue
+		}
+		var a Action
+		for _, kv := range pairs(c, an, w, actionKeys) {
+			if kv.key.Value == "handler" {
+				a.Handler = kv.val.Value
+				// No handler types exist yet: every reference is to
+				// a handler that is not defined.
+				c.at(kv.val, "%s: no handler named %q is defined (this version has no handlers; leave actions empty to record matches only)", w, kv.val.Value)
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func matchRule(c *errs, n *yaml.Node, where string, r *match.Rule) {
+	if n.Kind != yaml.MappingNode {
+		c.at(n, "%s: expected a mapping of conditions, found %s", where, kind(n))
+		return
+	}
+	kvs := pairs(c, n, where, matchKeys)
+	if len(kvs) == 0 && len(n.Content) == 0 {
+		c.at(n, "%s: needs at least one condition (a rule without conditions would match every event)", where)
+	}
+	for _, kv := range kvs {
+		w := where + "." + kv.key.Value
+		switch kv.key.Value {
+		case "channel":
+			for _, s := range scalars(c, kv.val, w) {
+				r.Channels = append(r.Channels, s.Value)
+			}
+		case "provider":
+			for _, s := range scalars(c, kv.val, w) {
+				r.Providers = append(r.Providers, s.Value)
+			}
+		case "event_id":
+			for _, s := range scalars(c, kv.val, w) {
+				if rg, ok := idRange(s.Value); ok {
+					r.IDs = append(r.IDs, rg)
+				} else {
+					c.at(s, "%s: %q is not an event ID (0-65535) or a range such as \"517-521\"", w, s.Value)
+				}
+			}
+		case "level":
+			for _, s := range scalars(c, kv.val, w) {
+				l, ok := watcher.ParseLevel(s.Value)
+				if !ok {
+					if v, err := strconv.ParseUint(s.Value, 10, 8); err == nil && v >= 1 && v <= 5 {
+						l, ok = uint8(v), true
+					}
+				}
+				if !ok {
+					c.at(s, "%s: unknown level %q; use critical, error, warning, information or verbose", w, s.Value)
+					continue
+				}
+				r.Levels = append(r.Levels, l)
+			}
+		case "error_code":
+			for _, s := range scalars(c, kv.val, w) {
+				v, err := watcher.ParseCode(s.Value)
+				switch {
+				case err != nil:
+					c.at(s, "%s: %q is not an error code; write it as 0x807800B4, 2155348148, -2139619148 or '%%%%2155348148'", w, s.Value)
+				case v == 0:
+					c.at(s, "%s: 0 is S_OK (success), not an error; match the success event's ID instead", w)
+				default:
+					r.Codes = append(r.Codes, v)
+				}
+			}
+		case "fields":
+			if kv.val.Kind != yaml.MappingNode {
+				c.at(kv.val, "%s: expected a mapping of field names to conditions, found %s", w, kind(kv.val))
+				continue
+			}
+			for _, fkv := range pairs(c, kv.val, w, nil) {
+				fw := w + "." + fkv.key.Value
+				r.Fields = append(r.Fields, match.FieldCond{Field: fkv.key.Value, Ops: ops(c, fkv.val, fw)})
+			}
+		}
+	}
+}
+
+func idRange(s string) (match.IDRange, bool) {
+	lo, hi, isRange := strings.Cut(strings.TrimSpace(s), "-")
+	a, err := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)
+	if err != nil {
+		return match.IDRange{}, false
+	}
+	if !isRange {
+		return match.IDRange{Lo: uint32(a), Hi: uint32(a)}, true
+	}
+	b, err := strconv.ParseUint(strings.TrimSpace(hi), 10, 16)
+	if err != nil || b < a {
+		return match.IDRange{}, false
+	}
+	return match.IDRange{Lo: uint32(a), Hi: uint32(b)}, true
+}
+
+// ops reads a field condition: a value (equals), a list (in), or a
+// mapping of operators.
+func ops(c *errs, n *yaml.Node, where string) []match.Op {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			c.at(n, "%s: needs a condition", where)
+			return nil
+		}
+		return []match.Op{{Kind: match.Equals, Str: n.Value}}
+	case yaml.SequenceNode:
+		var list []string
+		for _, s := range scalars(c, n, where) {
+			list = append(list, s.Value)
+		}
+		return []match.Op{{Kind: match.In, List: list}}
+	case yaml.MappingNode:
+	default:
+		c.at(n, "%s: expected a value, a list or a mapping of operators, found %s", where, kind(n))
+		return nil
+	}
+	kvs := pairs(c, n, where, opKeys)
+	cased := false
+	for _, kv := range kvs {
+		if kv.key.Value == "case_sensitive" {
+			b, ok := boolValue(kv.val)
+			if !ok {
+				c.at(kv.val, "%s.case_sensitive: expected true or false, found %s", where, kind(kv.val))
+			}
+			cased = b
+		}
+	}
+	var out []match.Op
+	for _, kv := range kvs {
+		w := where + "." + kv.key.Value
+		op := match.Op{Cased: cased}
+		switch kv.key.Value {
+		case "case_sensitive":
+			continue
+		case "equals", "contains", "startswith", "endswith":
+			op.Kind = map[string]match.OpKind{"equals": match.Equals, "contains": match.Contains, "startswith": match.StartsWith, "endswith": match.EndsWith}[kv.key.Value]
+			if kv.val.Kind != yaml.ScalarNode || kv.val.Tag == "!!null" {
+				c.at(kv.val, "%s: expected one value, found %s", w, kind(kv.val))
+				continue
+			}
+			op.Str = kv.val.Value
+		case "regex":
+			op.Kind = match.Regex
+			if kv.val.Kind != yaml.ScalarNode {
+				c.at(kv.val, "%s: expected a regular expression, found %s", w, kind(kv.val))
+				continue
+			}
+			expr := kv.val.Value
+			if !cased {
+				// Like the other operators, regexes ignore case
+				// unless case_sensitive is set.
+				expr = "(?i)" + expr
+			}
+			re, err := regexp.Compile(expr)
+			if err != nil {
+				c.at(kv.val, "%s: invalid RE2 regular expression: %s", w, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+				continue
+			}
+			op.Re = re
+		case "in":
+			op.Kind = match.In
+			if kv.val.Kind != yaml.SequenceNode {
+				c.at(kv.val, "%s: expected a list, found %s", w, kind(kv.val))
+				continue
+			}
+			for _, s := range scalars(c, kv.val, w) {
+				op.List = append(op.List, s.Value)
+			}
+		case "not":
+			op.Kind = match.Not
+			op.Sub = ops(c, kv.val, w)
+			if len(op.Sub) == 0 {
+				continue
+			}
+		case "exists":
+			op.Kind = match.Exists
+			b, ok := boolValue(kv.val)
+			if !ok {
+				c.at(kv.val, "%s: expected true or false, found %s", w, kind(kv.val))
+				continue
+			}
+			op.Exists = b
+		case "gt", "lt":
+			op.Kind = match.Gt
+			if kv.key.Value == "lt" {
+				op.Kind = match.Lt
+			}
+			f, ok := number(kv.val)
+			if !ok {
+				c.at(kv.val, "%s: expected a number, found %s", w, kind(kv.val))
+				continue
+			}
+			op.Num = f
+		}
+		out = append(out, op)
+	}
+	if len(n.Content) == 0 || len(n.Content) == 2 && n.Content[0].Value == "case_sensitive" {
+		c.at(n, "%s: needs an operator (%s)", where, strings.Join(names(opKeys[:len(opKeys)-1]), ", "))
+	}
+	return out
+}
+
+func boolValue(n *yaml.Node) (bool, bool) {
+	if n.Kind != yaml.ScalarNode {
+		return false, false
+	}
+	switch strings.ToLower(n.Value) {
+	case "true", "yes", "on":
+		return true, true
+	case "false", "no", "off":
+		return false, true
+	}
+	return false, false
+}
+
+func number(n *yaml.Node) (float64, bool) {
+	if n.Kind != yaml.ScalarNode {
+		return 0, false
+	}
+	s := strings.TrimSpace(n.Value)
+	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		v, err := strconv.ParseUint(s[2:], 16, 64)
+		return float64(v), err == nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	return f, err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
+}

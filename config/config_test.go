@@ -1,0 +1,248 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/logmedic/logmedic/watcher"
+	"github.com/logmedic/logmedic/watcher/match"
+)
+
+var update = flag.Bool("update", false, "rewrite docs/logmedic.schema.json")
+
+func TestExampleLoads(t *testing.T) {
+	cfg, err := Load("../example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range cfg.Rules {
+		got = append(got, r.Name)
+	}
+	want := []string{"volume-too-large-for-system-image", "system-image-restore-file-not-found", "backup-succeeded",
+		"backup-esp-locked", "backup-share-unreachable", "backup-catalog-deleted", "any-backup-error"}
+	if !slices.Equal(got, want) {
+		t.Errorf("rules %q, want %q", got, want)
+	}
+	r := cfg.Rules[0].Match
+	if !slices.Equal(r.Codes, []uint32{0x807800B4}) || !slices.Equal(r.Channels, []string{"Microsoft-Windows-Backup", "Application"}) || len(r.IDs) != 5 {
+		t.Errorf("first rule compiled as %+v", r)
+	}
+}
+
+func TestParseRule(t *testing.T) {
+	in := `
+rules:
+  - name: anchor-holder
+    match: &backup
+      channel: Microsoft-Windows-Backup
+      provider: Microsoft-Windows-Backup
+  - name: all-forms
+    match:
+      <<: *backup
+      event_id: [5, "517-521", " 8 "]
+      level: [error, Critical, 3]
+      error_code: [0x807800B4, 2155348148, -2139619148, '%%2147942402', 8007007B]
+      fields:
+        BackupTarget: {startswith: '\\', case_sensitive: true}
+        NumOfVolumes: {gt: 1, lt: 0x10}
+        State: [12, 14]
+        Computer: WS-0142
+        Note: {not: {regex: 'temp'}}
+        Path: {exists: false}
+    actions: []
+`
+	cfg, err := Parse("c.yaml", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Rules[1].Match
+	if !slices.Equal(r.Channels, []string{"Microsoft-Windows-Backup"}) || !slices.Equal(r.Providers, []string{"Microsoft-Windows-Backup"}) {
+		t.Errorf("merge key not applied: %+v", r)
+	}
+	if want := []match.IDRange{{Lo: 5, Hi: 5}, {Lo: 517, Hi: 521}, {Lo: 8, Hi: 8}}; !slices.Equal(r.IDs, want) {
+		t.Errorf("IDs %v, want %v", r.IDs, want)
+	}
+	if want := []uint8{watcher.LevelError, watcher.LevelCritical, watcher.LevelWarning}; !slices.Equal(r.Levels, want) {
+		t.Errorf("levels %v, want %v", r.Levels, want)
+	}
+	if want := []uint32{0x807800B4, 0x807800B4, 0x807800B4, 0x80070002, 0x8007007B}; !slices.Equal(r.Codes, want) {
+		t.Errorf("codes %x, want %x", r.Codes, want)
+	}
+	if len(r.Fields) != 6 || !r.Fields[0].Ops[0].Cased || r.Fields[1].Ops[1].Num != 16 || r.Fields[2].Ops[0].Kind != match.In ||
+		r.Fields[3].Ops[0].Kind != match.Equals || r.Fields[4].Ops[0].Kind != match.Not || r.Fields[5].Ops[0].Exists {
+		t.Errorf("fields compiled as %+v", r.Fields)
+	}
+	if !r.Fields[4].Ops[0].Sub[0].Re.MatchString("TEMP") {
+		t.Error("regex is not case-insensitive by default")
+	}
+}
+
+func TestRejections(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"empty file", "", []string{"c.yaml:1:1: the file is empty; it needs a rules: list"}},
+		{"top level list", "- a\n", []string{"c.yaml:1:1: the top level must be a mapping"}},
+		{"misspelt rules", "rule: []\n", []string{`c.yaml:1:1: the top level: unknown key "rule" (did you mean "rules"?)`, "c.yaml:1:1: missing the rules: list"}},
+		{"rules not a list", "rules: {a: 1}\n", []string{"c.yaml:1:8: rules: expected a list of rules, found a mapping"}},
+		{"rule not a mapping", "rules:\n  - just-a-name\n", []string{`c.yaml:2:5: rules[0]: expected a rule (a mapping with name and match), found "just-a-name"`}},
+		{"unknown rule key", "rules:\n  - name: a\n    matches: {event_id: 5}\n", []string{
+			`c.yaml:2:5: rule "a": missing match`, `c.yaml:3:5: rules[0]: unknown key "matches" (did you mean "match"?)`}},
+		{"missing name", "rules:\n  - match: {event_id: 5}\n", []string{"c.yaml:2:5: rules[0]: missing name"}},
+		{"duplicate names", "rules:\n  - name: a\n    match: {event_id: 5}\n  - name: a\n    match: {event_id: 4}\n", []string{
+			`c.yaml:4:11: rule "a": duplicate rule name (first at 2:11)`}},
+		{"repeated key", "rules:\n  - name: a\n    match: {event_id: 5, event_id: 4}\n", []string{`c.yaml:3:26: rule "a": match: key "event_id" repeated (first at 3:13)`}},
+		{"empty match", "rules:\n  - name: a\n    match: {}\n", []string{`c.yaml:3:12: rule "a": match: needs at least one condition`}},
+		{"unknown match key", "rules:\n  - name: a\n    match: {chanel: Application}\n", []string{
+			`c.yaml:3:13: rule "a": match: unknown key "chanel" (did you mean "channel"?)`}},
+		{"channel mapping", "rules:\n  - name: a\n    match: {channel: {x: 1}}\n", []string{
+			`c.yaml:3:22: rule "a": match.channel: expected a value or a list of values, found a mapping`}},
+		{"empty list", "rules:\n  - name: a\n    match: {provider: []}\n", []string{`c.yaml:3:23: rule "a": match.provider: the list is empty`}},
+		{"bad event ids", "rules:\n  - name: a\n    match:\n      event_id: [abc, 70000, \"521-517\", \"5-\"]\n", []string{
+			`c.yaml:4:18: rule "a": match.event_id: "abc" is not an event ID`,
+			`c.yaml:4:23: rule "a": match.event_id: "70000" is not an event ID`,
+			`c.yaml:4:30: rule "a": match.event_id: "521-517" is not an event ID`,
+			`c.yaml:4:41: rule "a": match.event_id: "5-" is not an event ID`}},
+		{"bad level", "rules:\n  - name: a\n    match: {level: fatal}\n", []string{`c.yaml:3:20: rule "a": match.level: unknown level "fatal"`}},
+		{"bad codes", "rules:\n  - name: a\n    match:\n      error_code: [0xZZ, 0x1FFFFFFFF, 0]\n", []string{
+			`c.yaml:4:20: rule "a": match.error_code: "0xZZ" is not an error code`,
+			`c.yaml:4:26: rule "a": match.error_code: "0x1FFFFFFFF" is not an error code`,
+			`c.yaml:4:39: rule "a": match.error_code: 0 is S_OK (success), not an error`}},
+		{"unquoted insert", "rules:\n  - name: a\n    match:\n      error_code: %%2155348148\n", []string{
+			`c.yaml:4:19: found character that cannot start any token (quote values that start with %, such as '%%2155348148')`}},
+		{"tab", "rules:\n\t- name: a\n", []string{"c.yaml:2:1: found character that cannot start any token (a tab: YAML indents with spaces only)"}},
+		{"unclosed list", "rules:\n  - name: a\n    match: {event_id: [5, 4}\n", []string{"c.yaml:3:5: did not find expected ',' or ']'"}},
+		{"bad regex", "rules:\n  - name: a\n    match:\n      fields:\n        X: {regex: 'a(b'}\n", []string{
+			`c.yaml:5:20: rule "a": match.fields.X.regex: invalid RE2 regular expression: missing closing ): ` + "`(?i)a(b`"}},
+		{"unknown operator", "rules:\n  - name: a\n    match:\n      fields:\n        X: {contain: b}\n", []string{
+			`c.yaml:5:13: rule "a": match.fields.X: unknown key "contain" (did you mean "contains"?)`}},
+		{"no operator", "rules:\n  - name: a\n    match:\n      fields:\n        X: {case_sensitive: true}\n", []string{
+			`c.yaml:5:12: rule "a": match.fields.X: needs an operator (equals, contains`}},
+		{"operator types", "rules:\n  - name: a\n    match:\n      fields:\n        X: {exists: maybe, gt: big, in: one, equals: [a], case_sensitive: 2}\n", []string{
+			`c.yaml:5:21: rule "a": match.fields.X.exists: expected true or false, found "maybe"`,
+			`c.yaml:5:32: rule "a": match.fields.X.gt: expected a number, found "big"`,
+			`c.yaml:5:41: rule "a": match.fields.X.in: expected a list, found "one"`,
+			`c.yaml:5:54: rule "a": match.fields.X.equals: expected one value, found a list`,
+			`c.yaml:5:75: rule "a": match.fields.X.case_sensitive: expected true or false, found "2"`}},
+		{"null condition", "rules:\n  - name: a\n    match:\n      fields:\n        X:\n", []string{`c.yaml:5:11: rule "a": match.fields.X: needs a condition`}},
+		{"undefined handler", "rules:\n  - name: a\n    match: {event_id: 5}\n    actions:\n      - handler: helpdesk\n", []string{
+			`c.yaml:5:18: rules[0].actions[0]: no handler named "helpdesk" is defined`}},
+		{"actions not a list", "rules:\n  - name: a\n    match: {event_id: 5}\n    actions: helpdesk\n", []string{
+			`c.yaml:4:14: rules[0].actions: expected a list, found "helpdesk"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("c.yaml", []byte(tt.yaml))
+			if cfg != nil {
+				t.Errorf("a config was returned with errors")
+			}
+			var es Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("err = %v, want Errors", err)
+			}
+			if len(es) != len(tt.want) {
+				t.Fatalf("got %d errors, want %d:\n%v", len(es), len(tt.want), err)
+			}
+			for i, e := range es {
+				if !strings.HasPrefix(e.Error(), tt.want[i]) {
+					t.Errorf("error %d:\n got %s\nwant %s...", i, e, tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestAllErrorsAtOnceInFileOrder(t *testing.T) {
+	in := "rules:\n  - name: a\n    match: {level: fatal}\n  - name: b\n    match: {chanel: x}\n  - name: a\n    match: {event_id: -1}\n"
+	_, err := Parse("c.yaml", []byte(in))
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 4 {
+		t.Fatalf("err = %v", err)
+	}
+	for i := 1; i < len(es); i++ {
+		if es[i].Line < es[i-1].Line {
+			t.Errorf("errors out of order:\n%v", err)
+		}
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load("does-not-exist.yaml")
+	if err == nil || !strings.HasPrefix(err.Error(), "does-not-exist.yaml:1:1: open does-not-exist.yaml: no such file") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestSchemaIsCurrent(t *testing.T) {
+	got := Schema()
+	var v map[string]any
+	if err := json.Unmarshal(got, &v); err != nil {
+		t.Fatalf("schema is not JSON: %v", err)
+	}
+	const path = "../docs/logmedic.schema.json"
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s is out of date; run: go test ./config -run Schema -update", path)
+	}
+	// Every key the loader knows is in the schema.
+	s := string(got)
+	for _, table := range [][]keyDoc{topKeys, ruleKeys, matchKeys, opKeys, actionKeys} {
+		for _, k := range table {
+			if !strings.Contains(s, `"`+k.name+`": {`) {
+				t.Errorf("schema lacks key %q", k.name)
+			}
+		}
+	}
+	ex, err := os.ReadFile("../example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(ex, []byte("# yaml-language-server: $schema=./docs/logmedic.schema.json\n")) {
+		t.Error("example.yaml does not start with the yaml-language-server modeline")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	ex, err := os.ReadFile("../example.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(ex)
+	f.Add([]byte("rules:\n  - name: a\n    match: {fields: {X: {not: {regex: 'a'}}}}\n"))
+	f.Add([]byte("a: &x [*x]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse("f.yaml", data)
+		if err == nil {
+			if cfg == nil {
+				t.Fatal("no config and no error")
+			}
+			match.New(cfg.MatchRules())
+			return
+		}
+		var es Errors
+		if !errors.As(err, &es) || len(es) == 0 {
+			t.Fatalf("error %v is not Errors", err)
+		}
+		for _, e := range es {
+			if e.Line < 1 || e.Col < 1 || e.File != "f.yaml" {
+				t.Fatalf("error without a position: %#v", e)
+			}
+		}
+	})
+}

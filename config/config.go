@@ -150,8 +150,13 @@ type pair struct{ key, val *yaml.Node }
 func pairs(c *errs, n *yaml.Node, where string, known []keyDoc) []pair {
 	var out []pair
 	seen := map[string]*yaml.Node{}
+	merged := map[*yaml.Node]bool{} // each mapping merged once: no cycles, no alias bombs
 	var walk func(n *yaml.Node)
 	walk = func(n *yaml.Node) {
+		if merged[n] {
+			return
+		}
+		merged[n] = true
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], resolve(&n.Content[i+1])
 			if k.Kind != yaml.ScalarNode {
@@ -159,10 +164,19 @@ func pairs(c *errs, n *yaml.Node, where string, known []keyDoc) []pair {
 				continue
 			}
 			if k.Value == "<<" && k.Tag == "!!merge" {
-				if v.Kind == yaml.MappingNode {
+				switch v.Kind {
+				case yaml.MappingNode:
 					walk(v)
-				} else {
-					c.at(v, "%s: a merge key (<<) needs a mapping", where)
+				case yaml.SequenceNode:
+					for j := range v.Content {
+						if m := resolve(&v.Content[j]); m.Kind == yaml.MappingNode {
+							walk(m)
+						} else {
+							c.at(m, "%s: a merge key (<<) takes mappings, found %s", where, kind(m))
+						}
+					}
+				default:
+					c.at(v, "%s: a merge key (<<) takes a mapping or a list of mappings, found %s", where, kind(v))
 				}
 				continue
 			}
@@ -330,8 +344,9 @@ func matchRule(c *errs, n *yaml.Node, where string, r *match.Rule) {
 		c.at(n, "%s: expected a mapping of conditions, found %s", where, kind(n))
 		return
 	}
+	reported := len(c.list)
 	kvs := pairs(c, n, where, matchKeys)
-	if len(kvs) == 0 && len(n.Content) == 0 {
+	if len(kvs) == 0 && len(c.list) == reported {
 		c.at(n, "%s: needs at least one condition (a rule without conditions would match every event)", where)
 	}
 	for _, kv := range kvs {
@@ -386,7 +401,7 @@ func matchRule(c *errs, n *yaml.Node, where string, r *match.Rule) {
 			}
 			for _, fkv := range pairs(c, kv.val, w, nil) {
 				fw := w + "." + fkv.key.Value
-				r.Fields = append(r.Fields, match.FieldCond{Field: fkv.key.Value, Ops: ops(c, fkv.val, fw)})
+				r.Fields = append(r.Fields, match.FieldCond{Field: fkv.key.Value, Ops: ops(c, fkv.val, fw, 0)})
 			}
 		}
 	}
@@ -408,9 +423,16 @@ func idRange(s string) (match.IDRange, bool) {
 	return match.IDRange{Lo: uint32(a), Hi: uint32(b)}, true
 }
 
+// maxNot bounds nested not: conditions (an alias can make them cyclic).
+const maxNot = 8
+
 // ops reads a field condition: a value (equals), a list (in), or a
-// mapping of operators.
-func ops(c *errs, n *yaml.Node, where string) []match.Op {
+// mapping of operators. depth counts the enclosing not: conditions.
+func ops(c *errs, n *yaml.Node, where string, depth int) []match.Op {
+	if depth > maxNot {
+		c.at(n, "%s: not: nested more than %d deep", where, maxNot)
+		return nil
+	}
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if n.Tag == "!!null" {
@@ -483,7 +505,7 @@ func ops(c *errs, n *yaml.Node, where string) []match.Op {
 			}
 		case "not":
 			op.Kind = match.Not
-			op.Sub = ops(c, kv.val, w)
+			op.Sub = ops(c, kv.val, w, depth+1)
 			if len(op.Sub) == 0 {
 				continue
 			}

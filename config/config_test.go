@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -101,6 +102,10 @@ func TestRejections(t *testing.T) {
 			`c.yaml:4:11: rule "a": duplicate rule name (first at 2:11)`}},
 		{"repeated key", "rules:\n  - name: a\n    match: {event_id: 5, event_id: 4}\n", []string{`c.yaml:3:26: rule "a": match: key "event_id" repeated (first at 3:13)`}},
 		{"empty match", "rules:\n  - name: a\n    match: {}\n", []string{`c.yaml:3:12: rule "a": match: needs at least one condition`}},
+		{"cyclic not", "rules:\n  - name: a\n    match:\n      fields:\n        X: &x {not: *x}\n", []string{
+			`c.yaml:5:12: rule "a": match.fields.X.not.not.not.not.not.not.not.not.not: not: nested more than 8 deep`}},
+		{"self merge", "rules:\n  - name: a\n    match: &m {<<: *m}\n", []string{`c.yaml:3:12: rule "a": match: needs at least one condition`}},
+		{"merge of a value", "rules:\n  - name: a\n    match: {<<: 5, event_id: 1}\n", []string{`c.yaml:3:17: rule "a": match: a merge key (<<) takes a mapping or a list of mappings, found "5"`}},
 		{"unknown match key", "rules:\n  - name: a\n    match: {chanel: Application}\n", []string{
 			`c.yaml:3:13: rule "a": match: unknown key "chanel" (did you mean "channel"?)`}},
 		{"channel mapping", "rules:\n  - name: a\n    match: {channel: {x: 1}}\n", []string{
@@ -171,6 +176,22 @@ func TestAllErrorsAtOnceInFileOrder(t *testing.T) {
 		if es[i].Line < es[i-1].Line {
 			t.Errorf("errors out of order:\n%v", err)
 		}
+	}
+}
+
+func TestAliasBombIsCheap(t *testing.T) {
+	// Merges that would expand to 2^24 keys must be walked once each.
+	var b strings.Builder
+	b.WriteString("rules:\n  - name: m0\n    match: &a0 {event_id: 1}\n")
+	for i := 1; i < 25; i++ {
+		fmt.Fprintf(&b, "  - name: m%d\n    match: &a%d {<<: [*a%d, *a%d]}\n", i, i, i-1, i-1)
+	}
+	cfg, err := Parse("c.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := cfg.Rules[24].Match.IDs; len(ids) != 1 {
+		t.Errorf("merged IDs %v, want one", ids)
 	}
 }
 

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/logmedic/logmedic/config"
+	"github.com/logmedic/logmedic/watcher"
+	"github.com/logmedic/logmedic/watcher/decode"
+	"github.com/logmedic/logmedic/watcher/hresult"
+	"github.com/logmedic/logmedic/watcher/input"
+	"github.com/logmedic/logmedic/watcher/match"
+)
+
+func schema() []byte { return config.Schema() }
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("validate", "-c FILE", stderr)
+	cfgPath := fs.String("c", "", "configuration `FILE`")
+	fs.StringVar(cfgPath, "config", "", "configuration `FILE` (same as -c)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return usageErr(stderr, err)
+	}
+	if *cfgPath == "" && len(pos) == 1 {
+		*cfgPath, pos = pos[0], nil
+	}
+	if *cfgPath == "" || len(pos) > 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFail
+	}
+	fmt.Fprintf(stdout, "%s: %d rules, valid\n", *cfgPath, len(cfg.Rules))
+	return exitOK
+}
+
+func cmdTest(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlagSet("test", "-c FILE [--format text|json] INPUT...", stderr)
+	cfgPath := fs.String("c", "", "configuration `FILE`")
+	fs.StringVar(cfgPath, "config", "", "configuration `FILE` (same as -c)")
+	format := fs.String("format", "text", "output `format`: text, or json (one object per event per line)")
+	inputs, err := parseInterspersed(fs, args)
+	if err != nil {
+		return usageErr(stderr, err)
+	}
+	if *cfgPath == "" || len(inputs) == 0 || (*format != "text" && *format != "json") {
+		if *format != "text" && *format != "json" {
+			fmt.Fprintf(stderr, "logmedic test: unknown format %q\n", *format)
+		}
+		fs.Usage()
+		return exitUsage
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	m := match.New(cfg.MatchRules())
+	w := bufio.NewWriter(stdout)
+	defer w.Flush()
+	r := &reporter{w: w, json: *format == "json", enc: json.NewEncoder(w)}
+	r.enc.SetEscapeHTML(false)
+	var matches []match.Match
+	err = input.Paths(inputs, stdin, func(ev *watcher.Event, pos decode.Pos, err error) error {
+		if err != nil {
+			r.failed++
+			return r.fail(err)
+		}
+		r.events++
+		matches = m.Match(ev, matches[:0])
+		if len(matches) > 0 {
+			r.matched++
+		}
+		return r.event(ev, pos, matches)
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "logmedic test:", err)
+		return exitFail
+	}
+	if !r.json {
+		fmt.Fprintf(w, "%d events, %d matched a rule, %d inputs or parts could not be decoded\n", r.events, r.matched, r.failed)
+	}
+	if r.failed > 0 {
+		return exitFail
+	}
+	return exitOK
+}
+
+type reporter struct {
+	w                       *bufio.Writer
+	json                    bool
+	enc                     *json.Encoder
+	events, matched, failed int
+}
+
+// result is one line of --format json: a stable contract for CI scripts.
+type result struct {
+	Source     string        `json:"source"`
+	Position   string        `json:"position,omitempty"`
+	RecordID   uint64        `json:"record_id"`
+	Time       string        `json:"time,omitempty"`
+	Computer   string        `json:"computer"`
+	Channel    string        `json:"channel"`
+	Provider   string        `json:"provider"`
+	EventID    uint32        `json:"event_id"`
+	Level      string        `json:"level"`
+	ErrorCodes []string      `json:"error_codes"`
+	Rules      []string      `json:"rules"`
+	Matches    []matchDetail `json:"matches"`
+}
+
+type matchDetail struct {
+	Rule    string   `json:"rule"`
+	Reasons []string `json:"reasons"`
+}
+
+type failure struct {
+	Source   string `json:"source"`
+	Position string `json:"position,omitempty"`
+	Error    string `json:"error"`
+}
+
+func (r *reporter) fail(err error) error {
+	f := failure{Error: err.Error()}
+	if de, ok := err.(*decode.Error); ok {
+		f.Source = de.Source
+		switch {
+		case de.Line > 0:
+			f.Position = fmt.Sprintf("%d:%d", de.Line, de.Col)
+		case de.Where != "":
+			f.Position = de.Where
+		}
+	}
+	if r.json {
+		return r.enc.Encode(f)
+	}
+	_, err = fmt.Fprintf(r.w, "ERROR %s\n\n", f.Error)
+	return err
+}
+
+func (r *reporter) event(ev *watcher.Event, pos decode.Pos, matches []match.Match) error {
+	codes := uniqueCodes(ev)
+	res := result{
+		Source:     pos.Source,
+		Position:   pos.String(),
+		RecordID:   ev.RecordID,
+		Computer:   ev.Computer,
+		Channel:    ev.Channel,
+		Provider:   ev.Provider.Name,
+		EventID:    ev.EventID,
+		Level:      watcher.LevelName(ev.Level),
+		ErrorCodes: codes,
+		Rules:      []string{},
+		Matches:    []matchDetail{},
+	}
+	if !ev.TimeCreated.IsZero() {
+		res.Time = ev.TimeCreated.UTC().Format(time.RFC3339Nano)
+	}
+	for _, m := range matches {
+		res.Rules = append(res.Rules, m.Rule.Name)
+		res.Matches = append(res.Matches, matchDetail{Rule: m.Rule.Name, Reasons: match.Explain(m.Rule, ev)})
+	}
+	if r.json {
+		return r.enc.Encode(res)
+	}
+	fmt.Fprintf(r.w, "%s:%s: event %d (%s) from %s in %s", res.Source, res.Position, res.EventID, res.Level, orDash(res.Provider), orDash(res.Channel))
+	if res.Computer != "" {
+		fmt.Fprintf(r.w, " on %s", res.Computer)
+	}
+	fmt.Fprintf(r.w, ", record %d", res.RecordID)
+	if res.Time != "" {
+		fmt.Fprintf(r.w, ", %s", res.Time)
+	}
+	fmt.Fprintln(r.w)
+	if len(codes) > 0 {
+		parts := make([]string, len(codes))
+		for i, c := range codes {
+			v, _ := watcher.ParseCode(c)
+			parts[i] = c + " (" + hresult.Summary(v) + ")"
+		}
+		fmt.Fprintf(r.w, "  error codes: %s\n", strings.Join(parts, "; "))
+	}
+	if len(matches) == 0 {
+		fmt.Fprintln(r.w, "  no rule matched")
+	}
+	for _, md := range res.Matches {
+		fmt.Fprintf(r.w, "  MATCH %s\n", md.Rule)
+		for _, why := range md.Reasons {
+			fmt.Fprintf(r.w, "    - %s\n", why)
+		}
+	}
+	_, err := fmt.Fprintln(r.w)
+	return err
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// uniqueCodes returns the event's codes sorted, unique, as 0x%08X.
+func uniqueCodes(ev *watcher.Event) []string {
+	var vals []uint32
+	for _, c := range ev.Codes() {
+		vals = append(vals, c.Value)
+	}
+	slices.Sort(vals)
+	vals = slices.Compact(vals)
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = watcher.FormatCode(v)
+	}
+	return out
+}
+
+func cmdExplain(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("explain", "CODE... | --list", stderr)
+	list := fs.Bool("list", false, "list every code logmedic knows")
+	// Signed decimal codes (-2139619148) look like flags, so codes and the
+	// one flag are told apart by hand, keeping the codes' order.
+	var codes []string
+	for _, a := range args {
+		switch {
+		case a == "-list" || a == "--list":
+			*list = true
+		case a == "-h" || a == "-help" || a == "--help":
+			fs.Usage()
+			return exitUsage
+		case len(a) > 1 && a[0] == '-' && (a[1] < '0' || a[1] > '9'):
+			fmt.Fprintf(stderr, "logmedic explain: unknown flag %s\n", a)
+			fs.Usage()
+			return exitUsage
+		default:
+			codes = append(codes, a)
+		}
+	}
+	if *list {
+		for _, e := range hresult.Known() {
+			name := e.Name
+			if name != "" {
+				name += ": "
+			}
+			fmt.Fprintf(stdout, "%s  %s%s\n", watcher.FormatCode(e.Code), name, e.Meaning)
+		}
+		return exitOK
+	}
+	if len(codes) == 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	status := exitOK
+	for i, s := range codes {
+		v, err := watcher.ParseCode(s)
+		if err != nil {
+			fmt.Fprintf(stderr, "logmedic explain: %q is not an error code; give it as 0x807800B4, 807800B4, 2155348148, -2139619148 or %%%%2155348148\n", s)
+			status = exitUsage
+			continue
+		}
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		fmt.Fprint(stdout, hresult.Explain(v))
+	}
+	return status
+}

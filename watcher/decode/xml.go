@@ -209,7 +209,7 @@ func (p *parser) text(t tag) (string, error) {
 		if err := p.endTag(t); err != nil {
 			return "", err
 		}
-		if strings.IndexByte(v, '&') >= 0 {
+		if strings.IndexByte(v, '&') >= 0 || strings.IndexByte(v, '\r') >= 0 {
 			v = unescape(v)
 		}
 		return v, nil
@@ -621,9 +621,13 @@ func parseTime(s string) (time.Time, bool) {
 	return t, err == nil
 }
 
-// unescape resolves XML entity and character references. Unknown or
-// malformed references are kept as written.
+// unescape resolves XML entity and character references and, as XML
+// requires, turns CRLF and lone CR into LF. Unknown or malformed
+// references are kept as written.
 func unescape(s string) string {
+	if strings.IndexByte(s, '\r') >= 0 {
+		s = strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
+	}
 	i := strings.IndexByte(s, '&')
 	if i < 0 {
 		return s

@@ -316,6 +316,10 @@ func toString(v interface{}) string {
 	case nil:
 		return ""
 	case string:
+		// As an XML reader would see it once rendered.
+		if strings.IndexByte(x, '\r') >= 0 {
+			x = strings.ReplaceAll(strings.ReplaceAll(x, "\r\n", "\n"), "\r", "\n")
+		}
 		return x
 	case []byte:
 		return strings.ToUpper(hex.EncodeToString(x))

@@ -216,7 +216,7 @@ func appendFieldCodes(dst []Code, name, value string) []Code {
 	if strings.IndexByte(v, '<') >= 0 && strings.IndexByte(v, '=') >= 0 {
 		dst = appendAttrCodes(dst, name, v)
 	}
-	if strings.IndexAny(v, " \t\n") >= 0 {
+	if strings.ContainsAny(v, " \t\n") {
 		dst = appendTextCodes(dst, name, v)
 	}
 	return dst

@@ -190,3 +190,9 @@ func itoa(v uint64) string {
 		}
 	}
 }
+
+// Decoder fills dst from one event in raw, as a source delivers it
+// (EvtRender XML on Windows). Implementations reuse dst's memory.
+type Decoder interface {
+	Decode(dst *Event, raw []byte) error
+}

@@ -21,6 +21,8 @@ import (
 // XML decodes one rendered event. It implements watcher.Decoder.
 type XML struct{}
 
+var _ watcher.Decoder = XML{}
+
 // Decode fills dst from one <Event> element in raw. Leading and trailing
 // whitespace, an XML declaration and comments are allowed around it.
 func (XML) Decode(dst *watcher.Event, raw []byte) error {

@@ -554,11 +554,6 @@ func number(n *yaml.Node) (float64, bool) {
 	if n.Kind != yaml.ScalarNode {
 		return 0, false
 	}
-	s := strings.TrimSpace(n.Value)
-	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
-		v, err := strconv.ParseUint(s[2:], 16, 64)
-		return float64(v), err == nil
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	return f, err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
+	f, ok := match.ParseNumber(n.Value)
+	return f, ok && !math.IsNaN(f) && !math.IsInf(f, 0)
 }

@@ -208,7 +208,7 @@ func appendFieldCodes(dst []Code, name, value string) []Code {
 		}
 	}
 	if len(v) > 2 && v[0] == '%' && v[1] == '%' {
-		if c, ok := parseDec(v[2:]); ok && c != 0 && (c&severityFailure != 0 || containsFold(name, "error")) {
+		if c, ok := parseDec(v[2:]); ok && c != 0 && (c&severityFailure != 0 || ContainsFold(name, "error")) {
 			dst = append(dst, Code{Value: c, Where: name, Text: v})
 		}
 		return dst
@@ -305,9 +305,20 @@ func appendTextCodes(dst []Code, where, s string) []Code {
 	return dst
 }
 
-func containsFold(s, sub string) bool {
+// ContainsFold is strings.Contains ignoring case, without allocating.
+func ContainsFold(s, sub string) bool {
+	if sub == "" {
+		return true
+	}
+	c0 := sub[0]
+	lc, uc := c0, c0
+	if c0 >= 'a' && c0 <= 'z' {
+		uc = c0 - 32
+	} else if c0 >= 'A' && c0 <= 'Z' {
+		lc = c0 + 32
+	}
 	for i := 0; i+len(sub) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(sub)], sub) {
+		if (s[i] == lc || s[i] == uc || c0 >= 0x80) && strings.EqualFold(s[i:i+len(sub)], sub) {
 			return true
 		}
 	}

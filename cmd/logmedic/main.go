@@ -11,7 +11,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strings"
 )
 
 // Exit codes. CI scripts rely on them.
@@ -119,13 +118,4 @@ func usageErr(stderr io.Writer, err error) int {
 		fmt.Fprintln(stderr, "logmedic:", err)
 	}
 	return exitUsage
-}
-
-func cmdSchema(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		fmt.Fprintf(stderr, "logmedic schema: takes no arguments, got %q\n", strings.Join(args, " "))
-		return exitUsage
-	}
-	stdout.Write(schema())
-	return exitOK
 }

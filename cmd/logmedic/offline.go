@@ -17,8 +17,6 @@ import (
 	"github.com/logmedic/logmedic/watcher/match"
 )
 
-func schema() []byte { return config.Schema() }
-
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("validate", "-c FILE", stderr)
 	cfgPath := fs.String("c", "", "configuration `FILE`")
@@ -149,6 +147,10 @@ func (r *reporter) fail(err error) error {
 
 func (r *reporter) event(ev *watcher.Event, pos decode.Pos, matches []match.Match) error {
 	codes := uniqueCodes(ev)
+	codeText := make([]string, len(codes))
+	for i, c := range codes {
+		codeText[i] = watcher.FormatCode(c)
+	}
 	res := result{
 		Source:     pos.Source,
 		Position:   pos.String(),
@@ -158,7 +160,7 @@ func (r *reporter) event(ev *watcher.Event, pos decode.Pos, matches []match.Matc
 		Provider:   ev.Provider.Name,
 		EventID:    ev.EventID,
 		Level:      watcher.LevelName(ev.Level),
-		ErrorCodes: codes,
+		ErrorCodes: codeText,
 		Rules:      []string{},
 		Matches:    []matchDetail{},
 	}
@@ -184,8 +186,7 @@ func (r *reporter) event(ev *watcher.Event, pos decode.Pos, matches []match.Matc
 	if len(codes) > 0 {
 		parts := make([]string, len(codes))
 		for i, c := range codes {
-			v, _ := watcher.ParseCode(c)
-			parts[i] = c + " (" + hresult.Summary(v) + ")"
+			parts[i] = codeText[i] + " (" + hresult.Summary(c) + ")"
 		}
 		fmt.Fprintf(r.w, "  error codes: %s\n", strings.Join(parts, "; "))
 	}
@@ -209,19 +210,14 @@ func orDash(s string) string {
 	return s
 }
 
-// uniqueCodes returns the event's codes sorted, unique, as 0x%08X.
-func uniqueCodes(ev *watcher.Event) []string {
+// uniqueCodes returns the event's codes sorted and unique.
+func uniqueCodes(ev *watcher.Event) []uint32 {
 	var vals []uint32
 	for _, c := range ev.Codes() {
 		vals = append(vals, c.Value)
 	}
 	slices.Sort(vals)
-	vals = slices.Compact(vals)
-	out := make([]string, len(vals))
-	for i, v := range vals {
-		out[i] = watcher.FormatCode(v)
-	}
-	return out
+	return slices.Compact(vals)
 }
 
 func cmdExplain(args []string, stdout, stderr io.Writer) int {
@@ -273,4 +269,13 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, hresult.Explain(v))
 	}
 	return status
+}
+
+func cmdSchema(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "logmedic schema: takes no arguments, got %q\n", strings.Join(args, " "))
+		return exitUsage
+	}
+	stdout.Write(config.Schema())
+	return exitOK
 }

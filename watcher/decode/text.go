@@ -78,10 +78,7 @@ func normalize(data []byte) (string, error) {
 	case len(data) >= 4 && data[0] != 0 && data[1] == 0 && data[2] != 0 && data[3] == 0:
 		return normalizeUTF16(data, false) // UTF-16LE without a BOM
 	}
-	if bytes.IndexByte(data, '\r') < 0 {
-		return string(data), nil
-	}
-	return crlf(string(data)), nil
+	return NormalizeNewlines(string(data)), nil
 }
 
 func normalizeUTF16(b []byte, bigEndian bool) (string, error) {
@@ -93,16 +90,20 @@ func normalizeUTF16(b []byte, bigEndian bool) (string, error) {
 			u[i] = uint16(b[2*i]) | uint16(b[2*i+1])<<8
 		}
 	}
-	s := crlf(string(utf16.Decode(u)))
+	s := NormalizeNewlines(string(utf16.Decode(u)))
 	if len(b)%2 != 0 {
 		return s, fmt.Errorf("UTF-16 text has an odd number of bytes (%d); the input is cut", len(b))
 	}
 	return s, nil
 }
 
-func crlf(s string) string {
-	s = strings.ReplaceAll(s, "\r\n", "\n")
-	return strings.ReplaceAll(s, "\r", "\n")
+// NormalizeNewlines turns CRLF and lone CR into LF, as XML requires of
+// parsed text.
+func NormalizeNewlines(s string) string {
+	if strings.IndexByte(s, '\r') < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
 }
 
 type textDecoder struct {

@@ -627,9 +627,7 @@ func parseTime(s string) (time.Time, bool) {
 // requires, turns CRLF and lone CR into LF. Unknown or malformed
 // references are kept as written.
 func unescape(s string) string {
-	if strings.IndexByte(s, '\r') >= 0 {
-		s = strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
-	}
+	s = NormalizeNewlines(s)
 	i := strings.IndexByte(s, '&')
 	if i < 0 {
 		return s

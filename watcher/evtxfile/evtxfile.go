@@ -316,11 +316,8 @@ func toString(v interface{}) string {
 	case nil:
 		return ""
 	case string:
-		// As an XML reader would see it once rendered.
-		if strings.IndexByte(x, '\r') >= 0 {
-			x = strings.ReplaceAll(strings.ReplaceAll(x, "\r\n", "\n"), "\r", "\n")
-		}
-		return x
+		// As an XML reader sees it once rendered.
+		return decode.NormalizeNewlines(x)
 	case []byte:
 		return strings.ToUpper(hex.EncodeToString(x))
 	case bool:

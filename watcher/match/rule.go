@@ -207,11 +207,12 @@ func (v value) number() (float64, bool) {
 	if v.isNum {
 		return v.n, true
 	}
-	return parseNumber(v.s)
+	return ParseNumber(v.s)
 }
 
-// parseNumber reads decimal, 0x hex or a float.
-func parseNumber(s string) (float64, bool) {
+// ParseNumber reads a number as rules compare them: decimal, 0x hex or a
+// float.
+func ParseNumber(s string) (float64, bool) {
 	s = strings.TrimSpace(s)
 	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
 		n, err := strconv.ParseUint(s[2:], 16, 64)
@@ -249,14 +250,14 @@ func (op *Op) holds(v value) bool {
 		return n < op.Num
 	case Equals:
 		if v.isNum {
-			n, ok := parseNumber(op.Str)
+			n, ok := ParseNumber(op.Str)
 			return ok && n == v.n
 		}
 		return op.eq(v.s, op.Str)
 	case In:
 		for _, s := range op.List {
 			if v.isNum {
-				if n, ok := parseNumber(s); ok && n == v.n {
+				if n, ok := ParseNumber(s); ok && n == v.n {
 					return true
 				}
 			} else if op.eq(v.s, s) {
@@ -273,7 +274,7 @@ func (op *Op) holds(v value) bool {
 		if op.Cased {
 			return strings.Contains(s, op.Str)
 		}
-		return containsFold(s, op.Str)
+		return watcher.ContainsFold(s, op.Str)
 	case StartsWith:
 		return len(s) >= len(op.Str) && op.eq(s[:len(op.Str)], op.Str)
 	case EndsWith:
@@ -287,27 +288,6 @@ func (op *Op) eq(a, b string) bool {
 		return a == b
 	}
 	return strings.EqualFold(a, b)
-}
-
-// containsFold is a case-insensitive strings.Contains that does not
-// allocate.
-func containsFold(s, sub string) bool {
-	if sub == "" {
-		return true
-	}
-	c0 := sub[0]
-	lc, uc := c0, c0
-	if c0 >= 'a' && c0 <= 'z' {
-		uc = c0 - 32
-	} else if c0 >= 'A' && c0 <= 'Z' {
-		lc = c0 + 32
-	}
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if (s[i] == lc || s[i] == uc || c0 >= 0x80) && strings.EqualFold(s[i:i+len(sub)], sub) {
-			return true
-		}
-	}
-	return false
 }
 
 // level is the level rules compare: LogAlways (0) counts as information,

@@ -1,0 +1,65 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Secret is a credential read from an environment variable or a file. It
+// never shows in logs, errors, previews or the outbox: String and
+// MarshalJSON print <redacted>.
+type Secret struct {
+	value string
+}
+
+// Redacted is what a secret prints as.
+const Redacted = "<redacted>"
+
+// LoadSecret reads a secret from the environment variable env or the
+// file path (trailing newlines trimmed); exactly one may be set. With
+// neither, it returns the empty secret and no error.
+func LoadSecret(env, file string) (Secret, error) {
+	switch {
+	case env != "" && file != "":
+		return Secret{}, errors.New("set either the _env or the _file form, not both")
+	case env != "":
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			return Secret{}, fmt.Errorf("environment variable %s is not set", env)
+		}
+		return Secret{value: v}, nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return Secret{}, fmt.Errorf("read secret file: %w", err)
+		}
+		return Secret{value: strings.TrimRight(string(b), "\r\n")}, nil
+	}
+	return Secret{}, nil
+}
+
+// NewSecret wraps a value known in code (tests).
+func NewSecret(v string) Secret { return Secret{value: v} }
+
+// Value returns the secret itself, for the request that needs it.
+func (s Secret) Value() string { return s.value }
+
+// IsSet reports whether the secret has a value.
+func (s Secret) IsSet() bool { return s.value != "" }
+
+func (s Secret) String() string               { return Redacted }
+func (s Secret) GoString() string             { return Redacted }
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + Redacted + `"`), nil }
+
+// Redact replaces every secret value in s with <redacted>, for error
+// texts that may echo a request.
+func Redact(s string, secrets ...Secret) string {
+	for _, sec := range secrets {
+		if sec.value != "" {
+			s = strings.ReplaceAll(s, sec.value, Redacted)
+		}
+	}
+	return s
+}

@@ -1,0 +1,319 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/logmedic/logmedic/handlers"
+)
+
+// Retry is a handler's retry policy.
+type Retry struct {
+	MaxAttempts int           // then the action is dead; default 10
+	MaxAge      time.Duration // or when it is this old; default 24h
+	Initial     time.Duration // first backoff; default 2s
+	Max         time.Duration // backoff cap; default 5m
+}
+
+// Defaults fills unset fields.
+func (r Retry) Defaults() Retry {
+	if r.MaxAttempts <= 0 {
+		r.MaxAttempts = 10
+	}
+	if r.MaxAge <= 0 {
+		r.MaxAge = 24 * time.Hour
+	}
+	if r.Initial <= 0 {
+		r.Initial = 2 * time.Second
+	}
+	if r.Max <= 0 {
+		r.Max = 5 * time.Minute
+	}
+	return r
+}
+
+// Backoff is the wait before attempt n+1 after n failed ones: exponential
+// from Initial, capped at Max, with jitter in [d/2, d] so a fleet that
+// failed together does not retry together.
+func (r Retry) Backoff(n int, rng *rand.Rand) time.Duration {
+	d := r.Initial
+	for i := 1; i < n && d < r.Max; i++ {
+		d *= 2
+	}
+	d = min(d, r.Max)
+	return d/2 + time.Duration(rng.Int64N(int64(d/2)+1))
+}
+
+// Route is how actions for one handler are delivered.
+type Route struct {
+	Handler     handlers.Handler
+	Timeout     time.Duration // per attempt; default handlers.Timeout
+	Concurrency int           // attempts at once for this handler; default 4
+	Retry       Retry
+}
+
+// Dispatcher delivers queued actions. Actions with the same dedup key are
+// delivered in the order they were queued, one at a time; others run in
+// parallel up to each handler's concurrency and the global limit.
+type Dispatcher struct {
+	store  *Store
+	log    *zap.Logger
+	global chan struct{}
+	kick   chan struct{}
+	now    func() time.Time
+	rng    *rand.Rand
+
+	mu       sync.Mutex
+	routes   map[string]*route
+	inflight map[string]bool // action IDs being delivered
+	wg       sync.WaitGroup
+}
+
+type route struct {
+	Route
+	sem chan struct{}
+}
+
+// NewDispatcher returns a dispatcher for the store; maxInFlight bounds all
+// handlers together (default 16).
+func NewDispatcher(s *Store, routes map[string]Route, maxInFlight int, log *zap.Logger) *Dispatcher {
+	if maxInFlight <= 0 {
+		maxInFlight = 16
+	}
+	d := &Dispatcher{
+		store: s, log: log, global: make(chan struct{}, maxInFlight), kick: make(chan struct{}, 1),
+		now: s.now, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x6c6f676d)),
+		inflight: map[string]bool{},
+	}
+	d.SetRoutes(routes)
+	return d
+}
+
+// SetRoutes replaces the handlers, as a configuration reload does.
+// Attempts under way finish with the handler they started with.
+func (d *Dispatcher) SetRoutes(routes map[string]Route) {
+	rs := make(map[string]*route, len(routes))
+	for name, r := range routes {
+		if r.Timeout <= 0 {
+			r.Timeout = handlers.Timeout
+		}
+		if r.Concurrency <= 0 {
+			r.Concurrency = 4
+		}
+		r.Retry = r.Retry.Defaults()
+		rs[name] = &route{Route: r, sem: make(chan struct{}, r.Concurrency)}
+	}
+	d.mu.Lock()
+	d.routes = rs
+	d.mu.Unlock()
+	d.Kick()
+}
+
+// Kick tells the dispatcher that new actions were queued.
+func (d *Dispatcher) Kick() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx is done, then waits for attempts under way (each
+// bounded by its timeout) and returns.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	defer d.wg.Wait()
+	for {
+		next, err := d.round(ctx)
+		if err != nil {
+			d.log.Error("outbox read failed", zap.Error(err))
+			next = d.now().Add(time.Second)
+		}
+		var timer <-chan time.Time
+		var t *time.Timer
+		if !next.IsZero() {
+			t = time.NewTimer(max(next.Sub(d.now()), time.Millisecond))
+			timer = t.C
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.kick:
+		case <-timer:
+		}
+		if t != nil {
+			t.Stop()
+		}
+	}
+}
+
+// Drain delivers until nothing is queued that is due now and nothing is
+// under way, or ctx is done. Actions waiting for a later retry stay queued.
+func (d *Dispatcher) Drain(ctx context.Context) error {
+	for {
+		started, err := d.start(ctx)
+		if err != nil {
+			return err
+		}
+		if started == 0 && d.idle() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			d.wg.Wait()
+			return ctx.Err()
+		case <-d.kick:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (d *Dispatcher) idle() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.inflight) == 0
+}
+
+// round starts what is due and returns when the next waiting action is.
+func (d *Dispatcher) round(ctx context.Context) (time.Time, error) {
+	_, err := d.start(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return d.nextDue()
+}
+
+func (d *Dispatcher) nextDue() (time.Time, error) {
+	pending, err := d.store.Pending()
+	if err != nil {
+		return time.Time{}, err
+	}
+	var next time.Time
+	for _, a := range pending {
+		if !a.NextAttempt.IsZero() && (next.IsZero() || a.NextAttempt.Before(next)) {
+			next = a.NextAttempt
+		}
+	}
+	return next, nil
+}
+
+// start launches every due action it has room for and returns how many.
+func (d *Dispatcher) start(ctx context.Context) (int, error) {
+	// Read the queue under the lock: an attempt leaves inflight only after
+	// its outcome is committed, so the queue read here never shows an
+	// action as pending whose attempt has already ended.
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	pending, err := d.store.Pending()
+	if err != nil {
+		return 0, err
+	}
+	now := d.now()
+	blocked := map[string]bool{}
+	started := 0
+	for _, a := range pending {
+		key := a.DedupKey
+		if key == "" {
+			key = a.ID
+		}
+		if blocked[key] {
+			continue // an earlier action with this key goes first
+		}
+		blocked[key] = true
+		if d.inflight[a.ID] || a.NextAttempt.After(now) {
+			continue
+		}
+		r := d.routes[a.Handler]
+		if r == nil {
+			continue // the handler left the configuration; kept until it returns or is dropped
+		}
+		select {
+		case r.sem <- struct{}{}:
+		default:
+			continue
+		}
+		select {
+		case d.global <- struct{}{}:
+		default:
+			<-r.sem
+			continue
+		}
+		d.inflight[a.ID] = true
+		started++
+		d.wg.Add(1)
+		go d.deliver(ctx, r, a)
+	}
+	return started, nil
+}
+
+func (d *Dispatcher) deliver(ctx context.Context, r *route, a *handlers.Action) {
+	defer d.wg.Done()
+	defer func() {
+		<-r.sem
+		<-d.global
+		d.mu.Lock()
+		delete(d.inflight, a.ID)
+		d.mu.Unlock()
+		d.Kick()
+	}()
+	log := d.log.With(zap.String("action_id", a.ID), zap.String("rule", a.Rule), zap.String("handler", a.Handler),
+		zap.String("dedup_key", a.DedupKey), zap.Int("attempt", a.Attempts+1))
+	actx, cancel := context.WithTimeoutCause(context.WithoutCancel(ctx), r.Timeout, fmt.Errorf("handler %s: attempt timed out after %s", a.Handler, r.Timeout))
+	defer cancel()
+	start := d.now()
+	retry, err := deliverSafely(actx, r.Handler, a)
+	took := d.now().Sub(start)
+	if err == nil {
+		if serr := d.store.Delivered(a.ID); serr != nil {
+			log.Error("action delivered but not recorded; it will be delivered again", zap.Error(serr))
+			return
+		}
+		log.Info("action delivered", zap.Duration("took", took))
+		return
+	}
+	if errors.Is(err, context.DeadlineExceeded) && context.Cause(actx) != nil {
+		err, retry = context.Cause(actx), true
+	}
+	now := d.now()
+	switch {
+	case !retry:
+		log.Error("action failed and cannot succeed; moved to dead letters", zap.Error(err))
+		d.bury(log, a.ID, err)
+	case a.Attempts+1 >= r.Retry.MaxAttempts:
+		log.Error("action failed too often; moved to dead letters", zap.Error(err))
+		d.bury(log, a.ID, fmt.Errorf("gave up after %d attempts: %w", a.Attempts+1, err))
+	case now.Sub(a.Created) >= r.Retry.MaxAge:
+		log.Error("action too old to retry; moved to dead letters", zap.Error(err))
+		d.bury(log, a.ID, fmt.Errorf("gave up after %s: %w", now.Sub(a.Created).Round(time.Second), err))
+	default:
+		d.mu.Lock()
+		wait := r.Retry.Backoff(a.Attempts+1, d.rng)
+		d.mu.Unlock()
+		next := now.Add(wait)
+		log.Warn("action failed; will retry", zap.Error(err), zap.Time("next_attempt", next))
+		if serr := d.store.Failed(a.ID, err, next); serr != nil {
+			log.Error("recording a failed attempt failed", zap.Error(serr))
+		}
+	}
+}
+
+func (d *Dispatcher) bury(log *zap.Logger, id string, err error) {
+	if serr := d.store.Bury(id, err); serr != nil {
+		log.Error("moving an action to the dead letters failed", zap.Error(serr))
+	}
+}
+
+// deliverSafely turns a handler panic into a non-retryable error, so one
+// bad handler cannot take the daemon down.
+func deliverSafely(ctx context.Context, h handlers.Handler, a *handlers.Action) (retry bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			retry, err = false, fmt.Errorf("handler panicked: %v", p)
+		}
+	}()
+	return h.Deliver(ctx, a)
+}

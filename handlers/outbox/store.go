@@ -1,0 +1,417 @@
+// Package outbox is logmedic's durable queue of actions, in a bbolt file
+// in the state directory. An action is written before it is attempted and
+// removed only after it succeeded, so a crash or restart loses nothing;
+// action IDs already queued, delivered or dead are ignored, so a replayed
+// event never acts twice. The Dispatcher delivers what is queued, with
+// retries, backoff and dead letters.
+package outbox
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/logmedic/logmedic/handlers"
+)
+
+var (
+	bucketPending = []byte("pending") // seq (8 bytes, big-endian) -> Action JSON
+	bucketIndex   = []byte("index")   // action ID -> seq
+	bucketDead    = []byte("dead")    // action ID -> Action JSON
+	bucketDone    = []byte("done")    // action ID -> delivery time (8 bytes, unix ns)
+	bucketDedup   = []byte("dedup")   // dedup key -> dedupState JSON
+	bucketState   = []byte("state")   // handler name -> nested bucket for handlers.KV
+)
+
+// ErrNotFound is returned for an action ID the outbox does not hold.
+var ErrNotFound = errors.New("no such action")
+
+// Store is the outbox file.
+type Store struct {
+	db  *bbolt.DB
+	now func() time.Time
+	// DoneRetention is how long delivered IDs are remembered to ignore
+	// replays; default 30 days.
+	DoneRetention time.Duration
+}
+
+// Open opens or creates the outbox at path (mode 0600, its directory
+// 0700). It waits at most a second for another process holding it.
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open outbox: %w", err)
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return nil, fmt.Errorf("open outbox %s: locked by another logmedic process", path)
+		}
+		return nil, fmt.Errorf("open outbox %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range [][]byte{bucketPending, bucketIndex, bucketDead, bucketDone, bucketDedup, bucketState} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open outbox %s: %w", path, err)
+	}
+	return &Store{db: db, now: time.Now, DoneRetention: 30 * 24 * time.Hour}, nil
+}
+
+// SetClock replaces the clock (tests).
+func (s *Store) SetClock(now func() time.Time) { s.now = now }
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Batch is the actions of one rule match, with the rule's dedup setting.
+type Batch struct {
+	DedupKey string
+	// Window suppresses repeats of DedupKey for this long after a match
+	// that acted; 0 means every match acts.
+	Window  time.Duration
+	Actions []*handlers.Action
+}
+
+type dedupState struct {
+	Since      time.Time `json:"since"`      // when the last acting match happened
+	Suppressed int       `json:"suppressed"` // matches suppressed since
+}
+
+// Result counts what Accept did.
+type Result struct {
+	Queued     int // actions written
+	Replayed   int // actions ignored: their ID was already queued, delivered or dead
+	Suppressed int // matches suppressed by their dedup window
+}
+
+// Accept writes the batches in one transaction: either all of it is
+// durable or none. Inside a batch's dedup window the match is suppressed
+// and counted; the next match that acts carries the count in Repeats.
+func (s *Store) Accept(batches []Batch) (Result, error) {
+	var res Result
+	now := s.now()
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		res = Result{}
+		pending, index, dead, done, dedup := tx.Bucket(bucketPending), tx.Bucket(bucketIndex), tx.Bucket(bucketDead), tx.Bucket(bucketDone), tx.Bucket(bucketDedup)
+		for _, b := range batches {
+			var fresh []*handlers.Action
+			for _, a := range b.Actions {
+				id := []byte(a.ID)
+				if index.Get(id) != nil || dead.Get(id) != nil || done.Get(id) != nil {
+					res.Replayed++
+					continue
+				}
+				fresh = append(fresh, a)
+			}
+			if len(fresh) == 0 {
+				continue
+			}
+			repeats := 0
+			if b.Window > 0 && b.DedupKey != "" {
+				var st dedupState
+				if raw := dedup.Get([]byte(b.DedupKey)); raw != nil {
+					if err := json.Unmarshal(raw, &st); err != nil {
+						return fmt.Errorf("dedup state %q: %w", b.DedupKey, err)
+					}
+					if now.Sub(st.Since) < b.Window {
+						st.Suppressed++
+						res.Suppressed++
+						if err := putJSON(dedup, []byte(b.DedupKey), st); err != nil {
+							return err
+						}
+						// Remember the IDs, so a replay of this event is
+						// not counted again.
+						for _, a := range fresh {
+							if err := done.Put([]byte(a.ID), timeBytes(now)); err != nil {
+								return err
+							}
+						}
+						continue
+					}
+					repeats = st.Suppressed
+				}
+				if err := putJSON(dedup, []byte(b.DedupKey), dedupState{Since: now}); err != nil {
+					return err
+				}
+			}
+			for _, a := range fresh {
+				a.Repeats = repeats
+				if a.Created.IsZero() {
+					a.Created = now
+				}
+				seq, err := pending.NextSequence()
+				if err != nil {
+					return err
+				}
+				key := seqKey(seq)
+				if err := putJSON(pending, key, a); err != nil {
+					return err
+				}
+				if err := index.Put([]byte(a.ID), key); err != nil {
+					return err
+				}
+				res.Queued++
+			}
+		}
+		return nil
+	})
+	return res, err
+}
+
+// Pending returns every queued action in the order it was queued.
+func (s *Store) Pending() ([]*handlers.Action, error) {
+	var out []*handlers.Action
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketPending).ForEach(func(k, v []byte) error {
+			var a handlers.Action
+			if err := json.Unmarshal(v, &a); err != nil {
+				return fmt.Errorf("pending action %x: %w", k, err)
+			}
+			out = append(out, &a)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Dead returns the dead letters.
+func (s *Store) Dead() ([]*handlers.Action, error) {
+	var out []*handlers.Action
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketDead).ForEach(func(k, v []byte) error {
+			var a handlers.Action
+			if err := json.Unmarshal(v, &a); err != nil {
+				return fmt.Errorf("dead action %s: %w", k, err)
+			}
+			out = append(out, &a)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Delivered records that the action succeeded: it leaves the queue and its
+// ID is remembered so a replay is ignored.
+func (s *Store) Delivered(id string) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		if err := removePending(tx, id); err != nil {
+			return err
+		}
+		s.prune(tx)
+		return tx.Bucket(bucketDone).Put([]byte(id), timeBytes(s.now()))
+	})
+}
+
+// Failed records a failed attempt that will be retried at next.
+func (s *Store) Failed(id string, cause error, next time.Time) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		key := tx.Bucket(bucketIndex).Get([]byte(id))
+		if key == nil {
+			return fmt.Errorf("action %s: %w", id, ErrNotFound)
+		}
+		key = append([]byte(nil), key...)
+		pending := tx.Bucket(bucketPending)
+		var a handlers.Action
+		if err := json.Unmarshal(pending.Get(key), &a); err != nil {
+			return err
+		}
+		a.Attempts++
+		a.LastError = cause.Error()
+		a.NextAttempt = next
+		return putJSON(pending, key, &a)
+	})
+}
+
+// Bury moves an action from the queue to the dead letters, with the
+// error that killed it.
+func (s *Store) Bury(id string, cause error) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		key := tx.Bucket(bucketIndex).Get([]byte(id))
+		if key == nil {
+			return fmt.Errorf("action %s: %w", id, ErrNotFound)
+		}
+		var a handlers.Action
+		if err := json.Unmarshal(tx.Bucket(bucketPending).Get(key), &a); err != nil {
+			return err
+		}
+		a.Attempts++
+		a.LastError = cause.Error()
+		if err := removePending(tx, id); err != nil {
+			return err
+		}
+		return putJSON(tx.Bucket(bucketDead), []byte(id), &a)
+	})
+}
+
+// Requeue moves a dead letter, or a pending action waiting for its next
+// attempt, back to the front of the line: logmedic outbox retry.
+func (s *Store) Requeue(id string) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		var a handlers.Action
+		if raw := tx.Bucket(bucketDead).Get([]byte(id)); raw != nil {
+			if err := json.Unmarshal(raw, &a); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketDead).Delete([]byte(id)); err != nil {
+				return err
+			}
+			pending := tx.Bucket(bucketPending)
+			seq, err := pending.NextSequence()
+			if err != nil {
+				return err
+			}
+			a.NextAttempt = time.Time{}
+			a.Attempts = 0
+			if err := putJSON(pending, seqKey(seq), &a); err != nil {
+				return err
+			}
+			return tx.Bucket(bucketIndex).Put([]byte(id), seqKey(seq))
+		}
+		key := tx.Bucket(bucketIndex).Get([]byte(id))
+		if key == nil {
+			return fmt.Errorf("action %s: %w", id, ErrNotFound)
+		}
+		key = append([]byte(nil), key...)
+		if err := json.Unmarshal(tx.Bucket(bucketPending).Get(key), &a); err != nil {
+			return err
+		}
+		a.NextAttempt = time.Time{}
+		return putJSON(tx.Bucket(bucketPending), key, &a)
+	})
+}
+
+// Drop removes an action from the queue or the dead letters without
+// delivering it: logmedic outbox drop. Its ID stays known, so a replay of
+// the event does not queue it again.
+func (s *Store) Drop(id string) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		found := false
+		if tx.Bucket(bucketDead).Get([]byte(id)) != nil {
+			found = true
+			if err := tx.Bucket(bucketDead).Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		if tx.Bucket(bucketIndex).Get([]byte(id)) != nil {
+			found = true
+			if err := removePending(tx, id); err != nil {
+				return err
+			}
+		}
+		if !found {
+			return fmt.Errorf("action %s: %w", id, ErrNotFound)
+		}
+		return tx.Bucket(bucketDone).Put([]byte(id), timeBytes(s.now()))
+	})
+}
+
+// KV returns durable key/value storage private to one handler.
+func (s *Store) KV(handler string) handlers.KV { return &kv{db: s.db, name: []byte(handler)} }
+
+func removePending(tx *bbolt.Tx, id string) error {
+	index := tx.Bucket(bucketIndex)
+	key := index.Get([]byte(id))
+	if key == nil {
+		return fmt.Errorf("action %s: %w", id, ErrNotFound)
+	}
+	if err := tx.Bucket(bucketPending).Delete(append([]byte(nil), key...)); err != nil {
+		return err
+	}
+	return index.Delete([]byte(id))
+}
+
+// prune forgets delivered IDs older than DoneRetention, a few at a time.
+func (s *Store) prune(tx *bbolt.Tx) {
+	cutoff := s.now().Add(-s.DoneRetention).UnixNano()
+	c := tx.Bucket(bucketDone).Cursor()
+	n := 0
+	for k, v := c.First(); k != nil && n < 64; k, v = c.Next() {
+		if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < cutoff {
+			c.Delete()
+		}
+		n++
+	}
+}
+
+func putJSON(b *bbolt.Bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, raw)
+}
+
+func seqKey(seq uint64) []byte {
+	k := make([]byte, 8)
+	binary.BigEndian.PutUint64(k, seq)
+	return k
+}
+
+func timeBytes(t time.Time) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, uint64(t.UnixNano()))
+	return b
+}
+
+type kv struct {
+	db   *bbolt.DB
+	name []byte
+}
+
+func (k *kv) bucket(tx *bbolt.Tx) *bbolt.Bucket {
+	return tx.Bucket(bucketState).Bucket(k.name)
+}
+
+func (k *kv) Get(key string) ([]byte, bool, error) {
+	var out []byte
+	err := k.db.View(func(tx *bbolt.Tx) error {
+		if b := k.bucket(tx); b != nil {
+			if v := b.Get([]byte(key)); v != nil {
+				out = append([]byte(nil), v...)
+			}
+		}
+		return nil
+	})
+	return out, out != nil, err
+}
+
+func (k *kv) Put(key string, value []byte) error {
+	return k.db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.Bucket(bucketState).CreateBucketIfNotExists(k.name)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(key), value)
+	})
+}
+
+func (k *kv) Delete(key string) error {
+	return k.db.Update(func(tx *bbolt.Tx) error {
+		if b := k.bucket(tx); b != nil {
+			return b.Delete([]byte(key))
+		}
+		return nil
+	})
+}
+
+func (k *kv) Each(fn func(key string, value []byte) error) error {
+	return k.db.View(func(tx *bbolt.Tx) error {
+		b := k.bucket(tx)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error { return fn(string(k), v) })
+	})
+}

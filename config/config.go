@@ -16,14 +16,17 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/logmedic/logmedic/handlers"
 	"github.com/logmedic/logmedic/watcher"
 	"github.com/logmedic/logmedic/watcher/match"
 )
 
 // Config is a loaded, checked configuration.
 type Config struct {
-	File  string
-	Rules []*Rule
+	File     string
+	StateDir string // as configured; see StateDir for the default
+	Handlers map[string]*Handler
+	Rules    []*Rule
 }
 
 // Rule is one rule as configured.
@@ -31,6 +34,7 @@ type Rule struct {
 	Name        string
 	Description string
 	Match       *match.Rule
+	Dedup       Dedup
 	Actions     []Action
 	Line, Col   int // where the rule starts
 }
@@ -38,8 +42,32 @@ type Rule struct {
 // Action is one step a rule takes when it matches.
 type Action struct {
 	Handler string
-	With    map[string]string
+	// With overrides the handler's templates for this rule.
+	With map[string]*handlers.Template
+	// Resolves names the rules whose problem this action resolves for the
+	// event's computer (a success event resolving a failure alert).
+	Resolves []string
+
+	handlerNode *yaml.Node
+	withNodes   map[string]*yaml.Node
 }
+
+// templates returns the action's with: templates, plus "resolves" (the
+// resolved rule names, comma-separated) when it resolves.
+func (a *Action) templates(*Rule) map[string]*handlers.Template {
+	if len(a.Resolves) == 0 {
+		return a.With
+	}
+	w := make(map[string]*handlers.Template, len(a.With)+1)
+	for k, v := range a.With {
+		w[k] = v
+	}
+	w["resolves"] = handlers.MustTemplate(literal(strings.Join(a.Resolves, ",")))
+	return w
+}
+
+// literal quotes text for text/template so it renders as itself.
+func literal(s string) string { return "{{" + strconv.Quote(s) + "}}" }
 
 // Load reads and checks the configuration file at path. Its error, if
 // any, is an Errors listing every problem.
@@ -68,16 +96,27 @@ func Parse(file string, data []byte) (*Config, error) {
 		c.at(root, "the top level must be a mapping with a rules: key, found %s", kind(root))
 		return nil, c.result()
 	}
-	seen := false
+	var rulesNode *yaml.Node
+	cfg.Handlers = map[string]*Handler{}
 	for _, kv := range pairs(c, root, "the top level", topKeys) {
 		switch kv.key.Value {
 		case "rules":
-			seen = true
-			cfg.Rules = rules(c, kv.val)
+			rulesNode = kv.val
+		case "handlers":
+			cfg.Handlers = parseHandlers(c, kv.val)
+		case "state_dir":
+			if kv.val.Kind != yaml.ScalarNode || kv.val.Value == "" {
+				c.at(kv.val, "state_dir: expected a directory path, found %s", kind(kv.val))
+			}
+			cfg.StateDir = kv.val.Value
 		}
 	}
-	if !seen {
+	if rulesNode == nil {
 		c.at(root, "missing the rules: list")
+	} else {
+		var actionNodes map[*Rule][]*yaml.Node
+		cfg.Rules, actionNodes = rules(c, rulesNode)
+		checkActions(c, cfg, cfg.Rules, actionNodes)
 	}
 	if err := c.result(); err != nil {
 		return nil, err
@@ -100,13 +139,16 @@ type keyDoc struct{ name, doc string }
 
 var (
 	topKeys = []keyDoc{
+		{"handlers", "Named handlers that rules' actions run: tickets, alerts, email, scripts, log lines."},
 		{"rules", "The rules, evaluated in order for every event."},
+		{"state_dir", "Directory for the outbox and other state (default: %ProgramData%\\logmedic on Windows, $STATE_DIRECTORY or /var/lib/logmedic as root on Linux, else the XDG state directory)."},
 	}
 	ruleKeys = []keyDoc{
 		{"name", "Unique name of the rule; shown in reports and tickets."},
 		{"description", "What the rule detects and why, for the people who read its alerts."},
 		{"match", "Conditions, all of which must hold; a list inside a condition means any of."},
-		{"actions", "What to do on a match. A rule without actions only records its match."},
+		{"dedup", "Which matches are the same problem (key) and how long repeats are suppressed (window)."},
+		{"actions", "What to do on a match, in order. A rule without actions only records its match."},
 	}
 	matchKeys = []keyDoc{
 		{"channel", "Channel (log) name, such as Microsoft-Windows-Backup or Application; case-insensitive."},
@@ -131,7 +173,8 @@ var (
 	}
 	actionKeys = []keyDoc{
 		{"handler", "Name of the handler to run."},
-		{"with", "Parameters for the handler."},
+		{"with", "Templates that override the handler's own for this rule, such as short_description or message."},
+		{"resolves", "Rules whose problem this action resolves for the event's computer, such as a backup failure resolved by a success event."},
 	}
 )
 
@@ -257,10 +300,11 @@ func scalars(c *errs, n *yaml.Node, where string) []*yaml.Node {
 	return nil
 }
 
-func rules(c *errs, n *yaml.Node) []*Rule {
+func rules(c *errs, n *yaml.Node) ([]*Rule, map[*Rule][]*yaml.Node) {
+	actionNodes := map[*Rule][]*yaml.Node{}
 	if n.Kind != yaml.SequenceNode {
 		c.at(n, "rules: expected a list of rules, found %s", kind(n))
-		return nil
+		return nil, actionNodes
 	}
 	var out []*Rule
 	byName := map[string]*yaml.Node{}
@@ -271,9 +315,16 @@ func rules(c *errs, n *yaml.Node) []*Rule {
 			c.at(rn, "%s: expected a rule (a mapping with name and match), found %s", where, kind(rn))
 			continue
 		}
-		r := &Rule{Line: rn.Line, Col: rn.Column, Match: &match.Rule{Index: i}}
+		r := &Rule{Line: rn.Line, Col: rn.Column, Match: &match.Rule{Index: i}, Dedup: Dedup{Key: handlers.MustTemplate(DefaultDedupKey)}}
 		var matchNode, nameNode *yaml.Node
-		for _, kv := range pairs(c, rn, where, ruleKeys) {
+		kvs := pairs(c, rn, where, ruleKeys)
+		for _, kv := range kvs {
+			// Name the rule in messages about its other keys.
+			if kv.key.Value == "name" && kv.val.Kind == yaml.ScalarNode && strings.TrimSpace(kv.val.Value) != "" {
+				where = fmt.Sprintf("rule %q", kv.val.Value)
+			}
+		}
+		for _, kv := range kvs {
 			switch kv.key.Value {
 			case "name":
 				if kv.val.Kind != yaml.ScalarNode || strings.TrimSpace(kv.val.Value) == "" {
@@ -288,14 +339,15 @@ func rules(c *errs, n *yaml.Node) []*Rule {
 				r.Description = kv.val.Value
 			case "match":
 				matchNode = kv.val
+			case "dedup":
+				r.Dedup = parseDedup(c, kv.val, where+": dedup")
 			case "actions":
-				r.Actions = actions(c, kv.val, where+".actions")
+				r.Actions, actionNodes[r] = actions(c, kv.val, where+": actions")
 			}
 		}
 		if nameNode == nil {
 			c.at(rn, "%s: missing name", where)
 		} else {
-			where = fmt.Sprintf("rule %q", r.Name)
 			if prev, ok := byName[r.Name]; ok {
 				c.at(nameNode, "%s: duplicate rule name (first at %d:%d)", where, prev.Line, prev.Column)
 			}
@@ -309,15 +361,16 @@ func rules(c *errs, n *yaml.Node) []*Rule {
 		}
 		out = append(out, r)
 	}
-	return out
+	return out, actionNodes
 }
 
-func actions(c *errs, n *yaml.Node, where string) []Action {
+func actions(c *errs, n *yaml.Node, where string) ([]Action, []*yaml.Node) {
 	if n.Kind != yaml.SequenceNode {
 		c.at(n, "%s: expected a list, found %s", where, kind(n))
-		return nil
+		return nil, nil
 	}
 	var out []Action
+	var nodes []*yaml.Node
 	for i := range n.Content {
 		an := resolve(&n.Content[i])
 		w := fmt.Sprintf("%s[%d]", where, i)
@@ -325,18 +378,44 @@ func actions(c *errs, n *yaml.Node, where string) []Action {
 			c.at(an, "%s: expected a mapping with handler:, found %s", w, kind(an))
 			continue
 		}
-		var a Action
+		a := Action{withNodes: map[string]*yaml.Node{}}
 		for _, kv := range pairs(c, an, w, actionKeys) {
-			if kv.key.Value == "handler" {
-				a.Handler = kv.val.Value
-				// No handler types exist yet: every reference is to
-				// a handler that is not defined.
-				c.at(kv.val, "%s: no handler named %q is defined (this version has no handlers; leave actions empty to record matches only)", w, kv.val.Value)
+			switch kv.key.Value {
+			case "handler":
+				if kv.val.Kind != yaml.ScalarNode || kv.val.Value == "" {
+					c.at(kv.val, "%s.handler: expected a handler name, found %s", w, kind(kv.val))
+					continue
+				}
+				a.Handler, a.handlerNode = kv.val.Value, kv.val
+			case "with":
+				if kv.val.Kind != yaml.MappingNode {
+					c.at(kv.val, "%s.with: expected a mapping of parameter names to templates, found %s", w, kind(kv.val))
+					continue
+				}
+				a.With = map[string]*handlers.Template{}
+				for _, p := range pairs(c, kv.val, w+".with", nil) {
+					var t handlers.Template
+					if err := p.val.Decode(&t); err != nil {
+						c.at(p.val, "%s.with.%s: %v", w, p.key.Value, err)
+						continue
+					}
+					a.With[p.key.Value] = &t
+					a.withNodes[p.key.Value] = p.key
+				}
+			case "resolves":
+				for _, s := range scalars(c, kv.val, w+".resolves") {
+					a.Resolves = append(a.Resolves, s.Value)
+				}
 			}
 		}
+		if a.handlerNode == nil {
+			c.at(an, "%s: missing handler", w)
+			continue
+		}
 		out = append(out, a)
+		nodes = append(nodes, an)
 	}
-	return out
+	return out, nodes
 }
 
 func matchRule(c *errs, n *yaml.Node, where string, r *match.Rule) {

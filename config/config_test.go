@@ -139,9 +139,47 @@ func TestRejections(t *testing.T) {
 			`c.yaml:5:75: rule "a": match.fields.X.case_sensitive: expected true or false, found "2"`}},
 		{"null condition", "rules:\n  - name: a\n    match:\n      fields:\n        X:\n", []string{`c.yaml:5:11: rule "a": match.fields.X: needs a condition`}},
 		{"undefined handler", "rules:\n  - name: a\n    match: {event_id: 5}\n    actions:\n      - handler: helpdesk\n", []string{
-			`c.yaml:5:18: rules[0].actions[0]: no handler named "helpdesk" is defined`}},
+			`c.yaml:5:18: rule "a": actions[0]: no handler named "helpdesk"; none are defined under handlers:`}},
+		{"handler problems", `handlers:
+  audit: {type: log, level: debug}
+  ticket: {type: servicenw}
+  typeless: {level: info}
+  extra: {type: log, levl: info, timeout: soon, concurrency: 0, retry: {max_attempts: x, tries: 3}}
+rules: []
+`, []string{
+			`c.yaml:2:29: handler "audit".level: unknown level "debug"; use info, warn or error`,
+			`c.yaml:3:18: handler "ticket".type: unknown handler type "servicenw"`,
+			`c.yaml:4:13: handler "typeless": missing type`,
+			`c.yaml:5:22: handler "extra": unknown key "levl" (did you mean "level"?)`,
+			`c.yaml:5:43: handler "extra".timeout: expected a positive duration such as 30s, found "soon"`,
+			`c.yaml:5:62: handler "extra".concurrency: expected a number from 1 to 256, found "0"`,
+			`c.yaml:5:87: handler "extra".retry.max_attempts: cannot unmarshal !!str ` + "`x`" + ` into int`,
+			`c.yaml:5:90: handler "extra".retry: unknown key "tries"`}},
+		{"action problems", `handlers:
+  audit: {type: log}
+rules:
+  - name: a
+    match: {event_id: 5}
+    dedup: {key: '{{.Computr}}', window: often}
+    actions:
+      - handler: audt
+      - handler: audit
+        with: {mesage: x, message: '{{.Rule'}
+      - handler: audit
+        with: {message: '{{.Data.Nope}}'}
+        resolves: [b]
+      - {with: {}}
+`, []string{
+			`c.yaml:6:18: rule "a": dedup.key: template: 1:2: executing "" at <.Computr>: can't evaluate field Computr`,
+			`c.yaml:6:42: rule "a": dedup.window: expected a duration such as 24h, found "often"`,
+			`c.yaml:8:18: rule "a": actions[0]: no handler named "audt" (did you mean "audit"?); defined: audit`,
+			`c.yaml:10:16: rule "a": actions[1].with: handler type log has no parameter "mesage" (did you mean "message"?)`,
+			`c.yaml:10:36: rule "a": actions[1].with.message: template: 1: unclosed action`,
+			`c.yaml:11:9: rule "a": actions[2].resolves: no rule named "b"`,
+			`c.yaml:11:9: rule "a": actions[2]: rendering it for a sample event fails: message: template: 1:7: executing "" at <.Data.Nope>: map has no entry for key "Nope"`,
+			`c.yaml:14:9: rule "a": actions[3]: missing handler`}},
 		{"actions not a list", "rules:\n  - name: a\n    match: {event_id: 5}\n    actions: helpdesk\n", []string{
-			`c.yaml:4:14: rules[0].actions: expected a list, found "helpdesk"`}},
+			`c.yaml:4:14: rule "a": actions: expected a list, found "helpdesk"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,10 @@ package config
 
 import (
 	"encoding/json"
+	"reflect"
+	"time"
+
+	"github.com/logmedic/logmedic/handlers"
 )
 
 // Schema returns a JSON Schema (draft-07) of the configuration, for
@@ -84,12 +88,21 @@ func Schema() []byte {
 
 	actionProps := map[string]any{}
 	for _, k := range actionKeys {
-		p := map[string]any{"type": "string"}
-		if k.name == "with" {
-			p = map[string]any{"type": "object"}
+		var p map[string]any
+		switch k.name {
+		case "handler":
+			p = map[string]any{"type": "string"}
+		case "with":
+			p = map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "string"}}
+		case "resolves":
+			p = strOrList(k.doc)
 		}
 		p["description"] = k.doc
 		actionProps[k.name] = p
+	}
+	dedupProps := map[string]any{}
+	for _, k := range dedupKeys {
+		dedupProps[k.name] = map[string]any{"type": "string", "description": k.doc}
 	}
 
 	ruleProps := map[string]any{}
@@ -102,6 +115,8 @@ func Schema() []byte {
 			p = map[string]any{"type": "string"}
 		case "match":
 			p = map[string]any{"type": "object", "properties": matchProps, "additionalProperties": false, "minProperties": 1}
+		case "dedup":
+			p = map[string]any{"type": "object", "properties": dedupProps, "additionalProperties": false}
 		case "actions":
 			p = map[string]any{"type": "array", "items": map[string]any{
 				"type": "object", "properties": actionProps, "additionalProperties": false, "required": []any{"handler"},
@@ -113,15 +128,25 @@ func Schema() []byte {
 
 	topProps := map[string]any{}
 	for _, k := range topKeys {
-		topProps[k.name] = map[string]any{
-			"description": k.doc,
-			"type":        "array",
-			"items": map[string]any{
-				"type": "object", "properties": ruleProps, "additionalProperties": false,
-				"required": []any{"name", "match"},
-			},
+		var p map[string]any
+		switch k.name {
+		case "rules":
+			p = map[string]any{
+				"type": "array",
+				"items": map[string]any{
+					"type": "object", "properties": ruleProps, "additionalProperties": false,
+					"required": []any{"name", "match"},
+				},
+			}
+		case "handlers":
+			p = map[string]any{"type": "object", "additionalProperties": map[string]any{"$ref": "#/definitions/handler"}}
+		case "state_dir":
+			p = map[string]any{"type": "string"}
 		}
+		p["description"] = k.doc
+		topProps[k.name] = p
 	}
+
 	schema := map[string]any{
 		"$schema":              "http://json-schema.org/draft-07/schema#",
 		"$id":                  "https://github.com/logmedic/logmedic/docs/logmedic.schema.json",
@@ -130,11 +155,105 @@ func Schema() []byte {
 		"properties":           topProps,
 		"required":             []any{"rules"},
 		"additionalProperties": false,
-		"definitions":          map[string]any{"condition": condition},
+		"definitions":          map[string]any{"condition": condition, "handler": handlerSchema()},
 	}
 	b, err := json.MarshalIndent(schema, "", "  ")
 	if err != nil {
 		panic(err) // the schema is built from literals above
 	}
 	return append(b, '\n')
+}
+
+// handlerSchema describes a handler: the common keys, then per type its
+// Config's keys, read from the struct tags by reflection.
+func handlerSchema() map[string]any {
+	common := map[string]any{}
+	for _, k := range commonHandlerKeys {
+		var p map[string]any
+		switch k.name {
+		case "type":
+			p = map[string]any{"enum": anySlice(typeNames())}
+		case "concurrency":
+			p = map[string]any{"type": "integer", "minimum": 1, "maximum": 256}
+		case "timeout":
+			p = map[string]any{"type": "string"}
+		case "retry":
+			p = typeSchema(reflect.TypeFor[retryConfig]())
+		}
+		p["description"] = k.doc
+		common[k.name] = p
+	}
+	var cases []any
+	for _, t := range handlerTypes {
+		props := map[string]any{}
+		for k, v := range common {
+			props[k] = v
+		}
+		ts := typeSchema(t.typeOf())
+		for k, v := range ts["properties"].(map[string]any) {
+			props[k] = v
+		}
+		cases = append(cases, map[string]any{
+			"if":   map[string]any{"properties": map[string]any{"type": map[string]any{"const": t.name}}},
+			"then": map[string]any{"properties": props, "additionalProperties": false, "description": t.doc},
+		})
+	}
+	return map[string]any{"type": "object", "required": []any{"type"}, "properties": common, "allOf": cases}
+}
+
+var (
+	templateType = reflect.TypeFor[*handlers.Template]()
+	durationType = reflect.TypeFor[time.Duration]()
+)
+
+// typeSchema describes a Config type's YAML form from its struct tags.
+func typeSchema(t reflect.Type) map[string]any {
+	switch {
+	case t == templateType:
+		return map[string]any{"type": "string", "description": "A template: text with {{.Computer}}, {{.ErrorCode}}, {{explain .ErrorCode}} ..."}
+	case t == durationType:
+		return map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`}
+	case t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType):
+		return map[string]any{}
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return typeSchema(t.Elem())
+	case reflect.String:
+		return map[string]any{"type": "string"}
+	case reflect.Bool:
+		return map[string]any{"type": "boolean"}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return map[string]any{"type": "integer"}
+	case reflect.Float32, reflect.Float64:
+		return map[string]any{"type": "number"}
+	case reflect.Slice:
+		return map[string]any{"type": "array", "items": typeSchema(t.Elem())}
+	case reflect.Map:
+		return map[string]any{"type": "object", "additionalProperties": typeSchema(t.Elem())}
+	case reflect.Struct:
+		props := map[string]any{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			k := yamlKey(f)
+			if k == "" {
+				continue
+			}
+			p := typeSchema(f.Type)
+			if doc := f.Tag.Get("doc"); doc != "" {
+				p["description"] = doc
+			}
+			props[k] = p
+		}
+		return map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+	}
+	return map[string]any{}
+}
+
+func anySlice(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.yaml.in/yaml/v3"
 )
 
 // Options are what New of every handler type receives besides its Config.
@@ -57,3 +58,13 @@ func (e *FieldError) Error() string { return fmt.Sprintf("%s: %s", e.Key, e.Msg)
 func Errf(key, format string, args ...any) error {
 	return &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)}
 }
+
+// NodeError is a configuration error inside a value, such as a template
+// deep in a webhook body; the loader reports it at Node's position.
+type NodeError struct {
+	Node *yaml.Node
+	Err  error
+}
+
+func (e *NodeError) Error() string { return e.Err.Error() }
+func (e *NodeError) Unwrap() error { return e.Err }

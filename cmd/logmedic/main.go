@@ -32,8 +32,10 @@ const usage = `logmedic watches Windows event logs and runs remediation when a r
 
 Usage:
   logmedic validate -c FILE                    check a configuration
-  logmedic test -c FILE [--format text|json] INPUT...
-                                               show which rules match each event
+  logmedic test -c FILE [--format text|json] [--dry-run] [--enqueue] INPUT...
+                                               show which rules match each event, and
+                                               with --dry-run the actions they would send
+  logmedic outbox list|retry|drop|deliver      inspect and operate the action queue
   logmedic explain CODE...                     explain error codes (any form)
   logmedic explain --list                      list the codes logmedic knows
   logmedic schema                              print the configuration's JSON Schema
@@ -58,6 +60,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdExplain(rest, stdout, stderr)
 	case "schema":
 		return cmdSchema(rest, stdout, stderr)
+	case "outbox":
+		return cmdOutbox(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "logmedic %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK

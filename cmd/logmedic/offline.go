@@ -9,7 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/logmedic/logmedic/config"
+	"github.com/logmedic/logmedic/handlers"
+	"github.com/logmedic/logmedic/handlers/outbox"
 	"github.com/logmedic/logmedic/watcher"
 	"github.com/logmedic/logmedic/watcher/decode"
 	"github.com/logmedic/logmedic/watcher/hresult"
@@ -46,6 +50,9 @@ func cmdTest(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("c", "", "configuration `FILE`")
 	fs.StringVar(cfgPath, "config", "", "configuration `FILE` (same as -c)")
 	format := fs.String("format", "text", "output `format`: text, or json (one object per event per line)")
+	dryRun := fs.Bool("dry-run", false, "also show each action fully rendered (URL, headers, body, argv, env), secrets redacted, without sending")
+	enqueue := fs.Bool("enqueue", false, "write the actions to the outbox, for 'logmedic outbox deliver' or the daemon (replayed events are ignored)")
+	stateDir := fs.String("state-dir", "", "state `directory` holding the outbox (default: the config's state_dir, else the platform's)")
 	inputs, err := parseInterspersed(fs, args)
 	if err != nil {
 		return usageErr(stderr, err)
@@ -67,6 +74,25 @@ func cmdTest(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer w.Flush()
 	r := &reporter{w: w, json: *format == "json", enc: json.NewEncoder(w)}
 	r.enc.SetEscapeHTML(false)
+	var built map[string]handlers.Handler
+	var store *outbox.Store
+	if *dryRun || *enqueue {
+		// No handler state in a dry run: nothing is sent.
+		built, err = cfg.BuildHandlers(func(string) handlers.Options { return handlers.Options{Logger: zap.NewNop()} })
+		if err != nil {
+			fmt.Fprintln(stderr, "logmedic test:", err)
+			return exitUsage
+		}
+		r.built = built
+	}
+	if *enqueue {
+		store, err = outbox.Open(config.OutboxPath(config.StateDir(*stateDir, cfg)))
+		if err != nil {
+			fmt.Fprintln(stderr, "logmedic test:", err)
+			return exitFail
+		}
+		defer store.Close()
+	}
 	var matches []match.Match
 	err = input.Paths(inputs, stdin, func(ev *watcher.Event, pos decode.Pos, err error) error {
 		if err != nil {
@@ -78,7 +104,23 @@ func cmdTest(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if len(matches) > 0 {
 			r.matched++
 		}
-		return r.event(ev, pos, matches)
+		var batches []outbox.Batch
+		if built != nil {
+			batches, err = cfg.Batches(ev, pos.Source, matches, built, time.Now().UTC())
+			if err != nil {
+				return err
+			}
+		}
+		if store != nil && len(batches) > 0 {
+			res, err := store.Accept(batches)
+			if err != nil {
+				return err
+			}
+			r.queued += res.Queued
+			r.replayed += res.Replayed
+			r.suppressed += res.Suppressed
+		}
+		return r.event(ev, pos, matches, batches)
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "logmedic test:", err)
@@ -86,6 +128,9 @@ func cmdTest(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if !r.json {
 		fmt.Fprintf(w, "%d events, %d matched a rule, %d inputs or parts could not be decoded\n", r.events, r.matched, r.failed)
+	}
+	if store != nil {
+		fmt.Fprintf(stderr, "outbox: %d actions queued, %d already known (replayed), %d matches suppressed by dedup windows\n", r.queued, r.replayed, r.suppressed)
 	}
 	if r.failed > 0 {
 		return exitFail
@@ -97,7 +142,10 @@ type reporter struct {
 	w                       *bufio.Writer
 	json                    bool
 	enc                     *json.Encoder
+	built                   map[string]handlers.Handler // set with --dry-run or --enqueue
 	events, matched, failed int
+	queued, replayed        int
+	suppressed              int
 }
 
 // result is one line of --format json: a stable contract for CI scripts.
@@ -114,6 +162,17 @@ type result struct {
 	ErrorCodes []string      `json:"error_codes"`
 	Rules      []string      `json:"rules"`
 	Matches    []matchDetail `json:"matches"`
+	Actions    []actionView  `json:"actions,omitempty"` // --dry-run
+}
+
+// actionView is one action as --dry-run shows it.
+type actionView struct {
+	Rule     string            `json:"rule"`
+	Handler  string            `json:"handler"`
+	ID       string            `json:"id"`
+	DedupKey string            `json:"dedup_key"`
+	Request  *handlers.Preview `json:"request,omitempty"`
+	Error    string            `json:"error,omitempty"`
 }
 
 type matchDetail struct {
@@ -145,7 +204,7 @@ func (r *reporter) fail(err error) error {
 	return err
 }
 
-func (r *reporter) event(ev *watcher.Event, pos decode.Pos, matches []match.Match) error {
+func (r *reporter) event(ev *watcher.Event, pos decode.Pos, matches []match.Match, batches []outbox.Batch) error {
 	codes := uniqueCodes(ev)
 	codeText := make([]string, len(codes))
 	for i, c := range codes {
@@ -170,6 +229,20 @@ func (r *reporter) event(ev *watcher.Event, pos decode.Pos, matches []match.Matc
 	for _, m := range matches {
 		res.Rules = append(res.Rules, m.Rule.Name)
 		res.Matches = append(res.Matches, matchDetail{Rule: m.Rule.Name, Reasons: match.Explain(m.Rule, ev)})
+	}
+	for _, b := range batches {
+		for _, a := range b.Actions {
+			v := actionView{Rule: a.Rule, Handler: a.Handler, ID: a.ID, DedupKey: a.DedupKey}
+			if p, ok := r.built[a.Handler].(handlers.Previewer); ok {
+				pv, err := p.Preview(a)
+				if err != nil {
+					v.Error = err.Error()
+				} else {
+					v.Request = &pv
+				}
+			}
+			res.Actions = append(res.Actions, v)
+		}
 	}
 	if r.json {
 		return r.enc.Encode(res)
@@ -197,6 +270,11 @@ func (r *reporter) event(ev *watcher.Event, pos decode.Pos, matches []match.Matc
 		fmt.Fprintf(r.w, "  MATCH %s\n", md.Rule)
 		for _, why := range md.Reasons {
 			fmt.Fprintf(r.w, "    - %s\n", why)
+		}
+		for _, a := range res.Actions {
+			if a.Rule == md.Rule {
+				printAction(r.w, a)
+			}
 		}
 	}
 	_, err := fmt.Fprintln(r.w)
@@ -279,3 +357,47 @@ func cmdSchema(args []string, stdout, stderr io.Writer) int {
 	stdout.Write(config.Schema())
 	return exitOK
 }
+
+// printAction shows a --dry-run action for people.
+func printAction(w io.Writer, a actionView) {
+	fmt.Fprintf(w, "    ACTION %s (id %s, dedup key %q)\n", a.Handler, a.ID, a.DedupKey)
+	if a.Error != "" {
+		fmt.Fprintf(w, "      cannot preview: %s\n", a.Error)
+		return
+	}
+	p := a.Request
+	if p == nil {
+		return
+	}
+	if p.Note != "" {
+		fmt.Fprintf(w, "      %s\n", p.Note)
+	}
+	if p.Method != "" || p.URL != "" {
+		fmt.Fprintf(w, "      %s %s\n", p.Method, p.URL)
+	}
+	keys := make([]string, 0, len(p.Headers))
+	for k := range p.Headers {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "      %s: %s\n", k, p.Headers[k])
+	}
+	if len(p.Argv) > 0 {
+		fmt.Fprintf(w, "      argv: %q\n", p.Argv)
+	}
+	if p.Dir != "" {
+		fmt.Fprintf(w, "      dir: %s\n", p.Dir)
+	}
+	for _, e := range p.Env {
+		fmt.Fprintf(w, "      env: %s\n", e)
+	}
+	if p.Stdin != "" {
+		fmt.Fprintf(w, "      stdin: %s\n", indent(p.Stdin))
+	}
+	if p.Body != "" {
+		fmt.Fprintf(w, "      body: %s\n", indent(p.Body))
+	}
+}
+
+func indent(s string) string { return strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n            ") }

@@ -1,0 +1,280 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/logmedic/logmedic/handlers"
+	"github.com/logmedic/logmedic/handlers/logger"
+	"github.com/logmedic/logmedic/handlers/outbox"
+)
+
+// Handler is one configured handler.
+type Handler struct {
+	Name        string
+	Type        string
+	Timeout     time.Duration // per attempt
+	Concurrency int
+	Retry       outbox.Retry
+	Config      any // the type's *Config
+	Line, Col   int
+
+	kind *handlerType
+}
+
+// Build makes the handler, with o.Name set to its name. Loading already
+// built it once (with no State) to check it, so errors here are rare:
+// a secret's file or variable changed since.
+func (h *Handler) Build(o handlers.Options) (handlers.Handler, error) {
+	o.Name = h.Name
+	return h.kind.build(h.Config, o)
+}
+
+// Route returns the dispatcher's route for a built handler.
+func (h *Handler) Route(built handlers.Handler) outbox.Route {
+	return outbox.Route{Handler: built, Timeout: h.Timeout, Concurrency: h.Concurrency, Retry: h.Retry}
+}
+
+// handlerType wires one handler package into the configuration. The list
+// is explicit: there is no registration at init.
+type handlerType struct {
+	name   string
+	doc    string
+	config func() any // a new, empty *Config
+	params func() []handlers.Param
+	build  func(cfg any, o handlers.Options) (handlers.Handler, error)
+}
+
+var handlerTypes = []*handlerType{
+	{
+		name: "log", doc: "A structured log line per action: the audit trail of every match.",
+		config: func() any { return new(logger.Config) }, params: logger.Params,
+		build: func(c any, o handlers.Options) (handlers.Handler, error) { return logger.New(c.(*logger.Config), o) },
+	},
+}
+
+func typeNames() []string {
+	var out []string
+	for _, t := range handlerTypes {
+		out = append(out, t.name)
+	}
+	return out
+}
+
+func findType(name string) *handlerType {
+	for _, t := range handlerTypes {
+		if t.name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// commonHandlerKeys are the keys every handler has besides its type's own.
+var commonHandlerKeys = []keyDoc{
+	{"type", "The handler type."},
+	{"timeout", "How long one attempt may take, such as 30s (default 30s)."},
+	{"concurrency", "Attempts of this handler at once (default 4)."},
+	{"retry", "When to give up: max_attempts (default 10), max_age (default 24h), initial_backoff (2s), max_backoff (5m)."},
+}
+
+type retryConfig struct {
+	MaxAttempts    int           `yaml:"max_attempts" doc:"Attempts before the action goes to the dead letters (default 10)."`
+	MaxAge         time.Duration `yaml:"max_age" doc:"Age after which a failing action goes to the dead letters (default 24h)."`
+	InitialBackoff time.Duration `yaml:"initial_backoff" doc:"Wait after the first failure; doubles each time, with jitter (default 2s)."`
+	MaxBackoff     time.Duration `yaml:"max_backoff" doc:"Longest wait between attempts (default 5m)."`
+}
+
+// parseHandlers reads the handlers: mapping.
+func parseHandlers(c *errs, n *yaml.Node) map[string]*Handler {
+	out := map[string]*Handler{}
+	if n.Kind != yaml.MappingNode {
+		c.at(n, "handlers: expected a mapping of handler names to handlers, found %s", kind(n))
+		return out
+	}
+	for _, kv := range pairs(c, n, "handlers", nil) {
+		name := kv.key.Value
+		where := fmt.Sprintf("handler %q", name)
+		if h := parseHandler(c, kv.key, kv.val, where); h != nil {
+			h.Name = name
+			out[name] = h
+		}
+	}
+	return out
+}
+
+func parseHandler(c *errs, keyNode, n *yaml.Node, where string) *Handler {
+	if n.Kind != yaml.MappingNode {
+		c.at(n, "%s: expected a mapping with type: and its settings, found %s", where, kind(n))
+		return nil
+	}
+	h := &Handler{Line: keyNode.Line, Col: keyNode.Column, Concurrency: 4, Timeout: handlers.Timeout}
+	var typeNode *yaml.Node
+	rest := &yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], resolve(&n.Content[i+1])
+		switch k.Value {
+		case "type":
+			typeNode = v
+		case "timeout":
+			var d time.Duration
+			if err := v.Decode(&d); err != nil || d <= 0 {
+				c.at(v, "%s.timeout: expected a positive duration such as 30s, found %s", where, kind(v))
+			}
+			h.Timeout = d
+		case "concurrency":
+			var x int
+			if err := v.Decode(&x); err != nil || x < 1 || x > 256 {
+				c.at(v, "%s.concurrency: expected a number from 1 to 256, found %s", where, kind(v))
+			}
+			h.Concurrency = x
+		case "retry":
+			var r retryConfig
+			decodeStrict(c, v, where+".retry", &r)
+			h.Retry = outbox.Retry{MaxAttempts: r.MaxAttempts, MaxAge: r.MaxAge, Initial: r.InitialBackoff, Max: r.MaxBackoff}
+		default:
+			rest.Content = append(rest.Content, k, n.Content[i+1])
+		}
+	}
+	if typeNode == nil {
+		c.at(n, "%s: missing type (one of %s)", where, strings.Join(typeNames(), ", "))
+		return nil
+	}
+	h.Type = typeNode.Value
+	h.kind = findType(h.Type)
+	if h.kind == nil {
+		c.at(typeNode, "%s.type: unknown handler type %q%s; types: %s", where, h.Type, suggest(h.Type, typeNames()), strings.Join(typeNames(), ", "))
+		return nil
+	}
+	h.Config = h.kind.config()
+	reported := len(c.list)
+	nodes := decodeStrict(c, rest, where, h.Config)
+	if len(c.list) > reported {
+		return nil
+	}
+	if v, ok := h.Config.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			fieldErrors(c, err, where, keyNode, nodes)
+			return nil
+		}
+	}
+	// Build once now: secrets and files are read and checked at load.
+	if _, err := h.kind.build(h.Config, handlers.Options{Name: "check", Logger: nopLogger}); err != nil {
+		fieldErrors(c, err, where, keyNode, nodes)
+		return nil
+	}
+	return h
+}
+
+// Dedup is a rule's duplicate suppression.
+type Dedup struct {
+	Key    *handlers.Template
+	Window time.Duration
+}
+
+// DefaultDedupKey is the dedup key of a rule that sets none: the rule, the
+// computer and the first error code.
+const DefaultDedupKey = "{{.Rule}}/{{.Computer}}/{{.ErrorCode}}"
+
+var dedupKeys = []keyDoc{
+	{"key", "Template of the key; matches with the same key are one problem (default " + DefaultDedupKey + ")."},
+	{"window", "Suppress repeats of the key for this long after a match that acted, such as 24h; the next action reports how many were suppressed (default 0: every match acts)."},
+}
+
+func parseDedup(c *errs, n *yaml.Node, where string) Dedup {
+	d := Dedup{Key: handlers.MustTemplate(DefaultDedupKey)}
+	if n.Kind != yaml.MappingNode {
+		c.at(n, "%s: expected a mapping with key and window, found %s", where, kind(n))
+		return d
+	}
+	for _, kv := range pairs(c, n, where, dedupKeys) {
+		switch kv.key.Value {
+		case "key":
+			var t handlers.Template
+			if err := kv.val.Decode(&t); err != nil {
+				c.at(kv.val, "%s.key: %v", where, err)
+				continue
+			}
+			if _, err := t.Execute(handlers.SampleData()); err != nil {
+				c.at(kv.val, "%s.key: %v", where, err)
+				continue
+			}
+			d.Key = &t
+		case "window":
+			if err := kv.val.Decode(&d.Window); err != nil || d.Window < 0 {
+				c.at(kv.val, "%s.window: expected a duration such as 24h, found %s", where, kind(kv.val))
+			}
+		}
+	}
+	return d
+}
+
+// checkActions resolves each rule's actions against the handlers and
+// renders them for the sample event, so a template typo is an error now.
+func checkActions(c *errs, cfg *Config, rules []*Rule, nodes map[*Rule][]*yaml.Node) {
+	names := map[string]bool{}
+	for _, r := range rules {
+		names[r.Name] = true
+	}
+	built := map[string]handlers.Handler{}
+	for _, r := range rules {
+		for i := range r.Actions {
+			a := &r.Actions[i]
+			n := nodes[r][i]
+			where := fmt.Sprintf("rule %q: actions[%d]", r.Name, i)
+			h := cfg.Handlers[a.Handler]
+			if h == nil {
+				var known []string
+				for k := range cfg.Handlers {
+					known = append(known, k)
+				}
+				slices.Sort(known)
+				msg := "none are defined under handlers:"
+				if len(known) > 0 {
+					msg = "defined: " + strings.Join(known, ", ")
+				}
+				c.at(a.handlerNode, "%s: no handler named %q%s; %s", where, a.Handler, suggest(a.Handler, known), msg)
+				continue
+			}
+			params := h.kind.params()
+			for k, node := range a.withNodes {
+				if !slices.ContainsFunc(params, func(p handlers.Param) bool { return p.Name == k }) {
+					var ks []string
+					for _, p := range params {
+						ks = append(ks, p.Name)
+					}
+					c.at(node, "%s.with: handler type %s has no parameter %q%s; it takes: %s", where, h.Type, k, suggest(k, ks), strings.Join(ks, ", "))
+				}
+			}
+			for _, res := range a.Resolves {
+				if !names[res] {
+					c.at(n, "%s.resolves: no rule named %q", where, res)
+				}
+			}
+			hb := built[a.Handler]
+			if hb == nil {
+				var err error
+				if hb, err = h.Build(handlers.Options{Logger: nopLogger}); err != nil {
+					continue // reported with the handler
+				}
+				built[a.Handler] = hb
+			}
+			d := handlers.SampleData()
+			d.Rule, d.Description = r.Name, r.Description
+			if _, err := hb.Prepare(d, a.templates(r)); err != nil {
+				c.at(n, "%s: rendering it for a sample event fails: %v", where, err)
+			}
+		}
+	}
+}
+
+// typeOf reports the Go type of a handler type's Config, for the schema.
+func (t *handlerType) typeOf() reflect.Type { return reflect.TypeOf(t.config()).Elem() }
+
+var nopLogger = zap.NewNop()

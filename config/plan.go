@@ -1,0 +1,110 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/logmedic/logmedic/handlers"
+	"github.com/logmedic/logmedic/handlers/outbox"
+	"github.com/logmedic/logmedic/watcher"
+	"github.com/logmedic/logmedic/watcher/match"
+)
+
+// Batches turns an event's rule matches into outbox batches: one per
+// matched rule with actions, each action prepared (its templates rendered)
+// by its built handler. built maps handler names to built handlers.
+func (cfg *Config) Batches(ev *watcher.Event, source string, matches []match.Match, built map[string]handlers.Handler, now time.Time) ([]outbox.Batch, error) {
+	var out []outbox.Batch
+	var e *handlers.Event
+	for _, m := range matches {
+		r := cfg.Rules[m.Rule.Index]
+		if len(r.Actions) == 0 {
+			continue
+		}
+		if e == nil {
+			x := handlers.EventFrom(ev, source)
+			e = &x
+		}
+		d := handlers.NewData(e, r.Name, r.Description)
+		key, err := r.Dedup.Key.Execute(d)
+		if err != nil {
+			return nil, fmt.Errorf("rule %q: dedup key: %w", r.Name, err)
+		}
+		d.DedupKey = key
+		b := outbox.Batch{DedupKey: key, Window: r.Dedup.Window}
+		for step := range r.Actions {
+			a := &r.Actions[step]
+			h := built[a.Handler]
+			if h == nil {
+				return nil, fmt.Errorf("rule %q: handler %q is not built", r.Name, a.Handler)
+			}
+			act := &handlers.Action{
+				ID: handlers.ActionID(e, r.Name, a.Handler, step), Rule: r.Name, Handler: a.Handler, Step: step,
+				DedupKey: key, Resolve: len(a.Resolves) > 0, Event: *e, Created: now,
+			}
+			d.ActionID = act.ID
+			p, err := h.Prepare(d, a.templates(r))
+			if err != nil {
+				return nil, fmt.Errorf("rule %q: actions[%d] (%s): %w", r.Name, step, a.Handler, err)
+			}
+			act.Payload = p
+			b.Actions = append(b.Actions, act)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// BuildHandlers builds every handler with o (Name is set per handler).
+func (cfg *Config) BuildHandlers(o func(name string) handlers.Options) (map[string]handlers.Handler, error) {
+	built := make(map[string]handlers.Handler, len(cfg.Handlers))
+	for name, h := range cfg.Handlers {
+		b, err := h.Build(o(name))
+		if err != nil {
+			return nil, fmt.Errorf("handler %q: %w", name, err)
+		}
+		built[name] = b
+	}
+	return built, nil
+}
+
+// StateDir returns where logmedic keeps its state: the flag's value, the
+// configuration's state_dir, or the platform default:
+// %ProgramData%\logmedic on Windows; $STATE_DIRECTORY (systemd) or
+// /var/lib/logmedic for root on Linux; else $XDG_STATE_HOME/logmedic or
+// ~/.local/state/logmedic.
+func StateDir(flag string, cfg *Config) string {
+	if flag != "" {
+		return flag
+	}
+	if cfg != nil && cfg.StateDir != "" {
+		return cfg.StateDir
+	}
+	if runtime.GOOS == "windows" {
+		pd := os.Getenv("ProgramData")
+		if pd == "" {
+			pd = `C:\ProgramData`
+		}
+		return filepath.Join(pd, "logmedic")
+	}
+	if d := os.Getenv("STATE_DIRECTORY"); d != "" {
+		return d
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/logmedic"
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "logmedic")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "logmedic-state")
+	}
+	return filepath.Join(home, ".local", "state", "logmedic")
+}
+
+// OutboxPath is the outbox file in a state directory.
+func OutboxPath(stateDir string) string { return filepath.Join(stateDir, "outbox.db") }

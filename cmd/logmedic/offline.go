@@ -400,4 +400,6 @@ func printAction(w io.Writer, a actionView) {
 	}
 }
 
-func indent(s string) string { return strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n            ") }
+func indent(s string) string {
+	return strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n            ")
+}

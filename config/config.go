@@ -69,23 +69,38 @@ func (a *Action) templates(*Rule) map[string]*handlers.Template {
 // literal quotes text for text/template so it renders as itself.
 func literal(s string) string { return "{{" + strconv.Quote(s) + "}}" }
 
+// Options change what loading checks.
+type Options struct {
+	// SkipSecrets does not require the environment variables and files
+	// that handlers' *_env and *_file keys name: for logmedic test on a
+	// machine without the production secrets. Validate and the daemon
+	// check them.
+	SkipSecrets bool
+}
+
 // Load reads and checks the configuration file at path. Its error, if
 // any, is an Errors listing every problem.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return LoadWith(path, Options{}) }
+
+// LoadWith is Load with options.
+func LoadWith(path string, o Options) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, Errors{{File: path, Line: 1, Col: 1, Msg: err.Error()}}
 	}
-	return Parse(path, data)
+	return ParseWith(path, data, o)
 }
 
 // Parse checks a configuration held in memory; file names it in errors.
-func Parse(file string, data []byte) (*Config, error) {
+func Parse(file string, data []byte) (*Config, error) { return ParseWith(file, data, Options{}) }
+
+// ParseWith is Parse with options.
+func ParseWith(file string, data []byte, o Options) (*Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, Errors{syntaxError(file, data, err)}
 	}
-	c := &errs{file: file}
+	c := &errs{file: file, skipSecrets: o.SkipSecrets}
 	cfg := &Config{File: file}
 	if len(doc.Content) == 0 {
 		c.at(&doc, "the file is empty; it needs a rules: list")

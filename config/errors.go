@@ -38,8 +38,9 @@ func (es Errors) Error() string {
 
 // errs collects errors while a file is checked.
 type errs struct {
-	file string
-	list Errors
+	file        string
+	list        Errors
+	skipSecrets bool
 }
 
 func (c *errs) at(n *yaml.Node, format string, args ...any) {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -158,6 +159,9 @@ func parseHandler(c *errs, keyNode, n *yaml.Node, where string) *Handler {
 	if len(c.list) > reported {
 		return nil
 	}
+	if !c.skipSecrets {
+		checkSecretSources(c, reflect.ValueOf(h.Config).Elem(), where, "", nodes)
+	}
 	if v, ok := h.Config.(interface{ Validate() error }); ok {
 		if err := v.Validate(); err != nil {
 			fieldErrors(c, err, where, keyNode, nodes)
@@ -278,3 +282,52 @@ func checkActions(c *errs, cfg *Config, rules []*Rule, nodes map[*Rule][]*yaml.N
 func (t *handlerType) typeOf() reflect.Type { return reflect.TypeOf(t.config()).Elem() }
 
 var nopLogger = zap.NewNop()
+
+// checkSecretSources checks every *_env key names a set variable and every
+// *_file key a readable file, at the key's position.
+func checkSecretSources(c *errs, v reflect.Value, where, prefix string, nodes map[string]*yaml.Node) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			checkSecretSources(c, v.Elem(), where, prefix, nodes)
+		}
+	case reflect.Map:
+		for _, k := range v.MapKeys() {
+			checkSecretSources(c, v.MapIndex(k), where, prefix+fmt.Sprint(k.Interface())+".", nodes)
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			checkSecretSources(c, v.Index(i), where, prefix, nodes)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			key := yamlKey(t.Field(i))
+			if key == "" {
+				continue
+			}
+			f := v.Field(i)
+			if f.Kind() != reflect.String {
+				checkSecretSources(c, f, where, prefix+key+".", nodes)
+				continue
+			}
+			val := f.String()
+			if val == "" {
+				continue
+			}
+			at := nodes[prefix+key]
+			switch {
+			case strings.HasSuffix(key, "_env"):
+				if _, ok := os.LookupEnv(val); !ok {
+					c.at(at, "%s.%s%s: environment variable %s is not set", where, prefix, key, val)
+				}
+			case strings.HasSuffix(key, "_file"):
+				if f, err := os.Open(val); err != nil {
+					c.at(at, "%s.%s%s: %v", where, prefix, key, err)
+				} else {
+					f.Close()
+				}
+			}
+		}
+	}
+}

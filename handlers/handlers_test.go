@@ -94,8 +94,8 @@ func TestSecrets(t *testing.T) {
 	if s, err := LoadSecret("", f); err != nil || s.Value() != "s3cret" {
 		t.Errorf("file secret %q %v", s.Value(), err)
 	}
-	if _, err := LoadSecret("LM_TEST_UNSET_VAR", ""); err == nil || err.Error() != "environment variable LM_TEST_UNSET_VAR is not set" {
-		t.Errorf("unset: %v", err)
+	if s, err := LoadSecret("LM_TEST_UNSET_VAR", ""); err != nil || s.Err() == nil || s.Err().Error() != "environment variable LM_TEST_UNSET_VAR is not set" || s.IsSet() {
+		t.Errorf("unset: %v %v", s.Err(), err)
 	}
 	if _, err := LoadSecret("A", "b"); err == nil {
 		t.Error("both forms accepted")

@@ -12,14 +12,19 @@ import (
 // MarshalJSON print <redacted>.
 type Secret struct {
 	value string
+	err   error // why it could not be read
 }
 
 // Redacted is what a secret prints as.
 const Redacted = "<redacted>"
 
 // LoadSecret reads a secret from the environment variable env or the
-// file path (trailing newlines trimmed); exactly one may be set. With
-// neither, it returns the empty secret and no error.
+// file path (trailing newlines trimmed). Setting both is an error. A
+// variable that is not set or a file that cannot be read is not an error
+// here but a secret whose Err says why: the configuration loader checks
+// secrets where they must exist (validate, the daemon) and not where they
+// need not (logmedic test on an admin's workstation), and a handler
+// refuses to send with a secret that has an Err.
 func LoadSecret(env, file string) (Secret, error) {
 	switch {
 	case env != "" && file != "":
@@ -27,18 +32,21 @@ func LoadSecret(env, file string) (Secret, error) {
 	case env != "":
 		v, ok := os.LookupEnv(env)
 		if !ok {
-			return Secret{}, fmt.Errorf("environment variable %s is not set", env)
+			return Secret{err: fmt.Errorf("environment variable %s is not set", env)}, nil
 		}
 		return Secret{value: v}, nil
 	case file != "":
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return Secret{}, fmt.Errorf("read secret file: %w", err)
+			return Secret{err: fmt.Errorf("read secret file: %w", err)}, nil
 		}
 		return Secret{value: strings.TrimRight(string(b), "\r\n")}, nil
 	}
 	return Secret{}, nil
 }
+
+// Err says why the secret could not be read, or nil.
+func (s Secret) Err() error { return s.err }
 
 // NewSecret wraps a value known in code (tests).
 func NewSecret(v string) Secret { return Secret{value: v} }

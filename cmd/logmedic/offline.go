@@ -64,7 +64,9 @@ func cmdTest(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	cfg, err := config.Load(*cfgPath)
+	// Secrets are needed only to enqueue for real delivery; the report and
+	// the dry run work on a machine without them.
+	cfg, err := config.LoadWith(*cfgPath, config.Options{SkipSecrets: !*enqueue})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitUsage

@@ -71,11 +71,12 @@ func literal(s string) string { return "{{" + strconv.Quote(s) + "}}" }
 
 // Options change what loading checks.
 type Options struct {
-	// SkipSecrets does not require the environment variables and files
-	// that handlers' *_env and *_file keys name: for logmedic test on a
-	// machine without the production secrets. Validate and the daemon
-	// check them.
-	SkipSecrets bool
+	// SkipHostChecks skips what only the machine that runs the
+	// configuration can tell: that the environment variables and files
+	// handlers' *_env and *_file keys name exist, and that scripts'
+	// programs do. For logmedic test on an admin's workstation without the
+	// production secrets; validate and the daemon check them.
+	SkipHostChecks bool
 }
 
 // Load reads and checks the configuration file at path. Its error, if
@@ -100,7 +101,7 @@ func ParseWith(file string, data []byte, o Options) (*Config, error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, Errors{syntaxError(file, data, err)}
 	}
-	c := &errs{file: file, skipSecrets: o.SkipSecrets}
+	c := &errs{file: file, skipHostChecks: o.SkipHostChecks}
 	cfg := &Config{File: file}
 	if len(doc.Content) == 0 {
 		c.at(&doc, "the file is empty; it needs a rules: list")

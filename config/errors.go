@@ -40,7 +40,7 @@ func (es Errors) Error() string {
 type errs struct {
 	file        string
 	list        Errors
-	skipSecrets bool
+	skipHostChecks bool
 }
 
 func (c *errs) at(n *yaml.Node, format string, args ...any) {

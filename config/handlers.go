@@ -14,6 +14,7 @@ import (
 	"github.com/logmedic/logmedic/handlers"
 	"github.com/logmedic/logmedic/handlers/logger"
 	"github.com/logmedic/logmedic/handlers/outbox"
+	"github.com/logmedic/logmedic/handlers/script"
 )
 
 // Handler is one configured handler.
@@ -53,6 +54,11 @@ type handlerType struct {
 }
 
 var handlerTypes = []*handlerType{
+	{
+		name: "script", doc: "Runs a program (a scripted fix) with the event as JSON on stdin and LOGMEDIC_* variables; argv only, never a shell.",
+		config: func() any { return new(script.Config) }, params: script.Params,
+		build: func(c any, o handlers.Options) (handlers.Handler, error) { return script.New(c.(*script.Config), o) },
+	},
 	{
 		name: "log", doc: "A structured log line per action: the audit trail of every match.",
 		config: func() any { return new(logger.Config) }, params: logger.Params,
@@ -159,13 +165,16 @@ func parseHandler(c *errs, keyNode, n *yaml.Node, where string) *Handler {
 	if len(c.list) > reported {
 		return nil
 	}
-	if !c.skipSecrets {
-		checkSecretSources(c, reflect.ValueOf(h.Config).Elem(), where, "", nodes)
-	}
 	if v, ok := h.Config.(interface{ Validate() error }); ok {
 		if err := v.Validate(); err != nil {
 			fieldErrors(c, err, where, keyNode, nodes)
 			return nil
+		}
+	}
+	if !c.skipHostChecks {
+		checkSecretSources(c, reflect.ValueOf(h.Config).Elem(), where, "", nodes)
+		if v, ok := h.Config.(interface{ CheckHost() error }); ok {
+			fieldErrors(c, v.CheckHost(), where, keyNode, nodes)
 		}
 	}
 	// Build once now: secrets and files are read and checked at load.

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # The whole test suite, as README.md and .ci/run run it:
 #   scripts/test.sh
-# It installs the external programs the tests compare logmedic against
-# (libevtx-utils: evtxexport), when run as root on Debian, then runs every
-# Go test with the race detector and each fuzz target briefly.
+# It installs the real components the tests use (below), when run as root
+# on Debian, then runs every Go test with the race detector and each fuzz
+# target briefly.
 # Under CI (CI set) a missing program fails its tests; elsewhere they skip
 # and say what to install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Real components the tests run against: libevtx's evtxexport (record
+# counts), Alertmanager (the alertmanager handler), an SMTP server
+# (python3-aiosmtpd, the email handler).
 missing=()
 command -v evtxexport >/dev/null 2>&1 || missing+=(libevtx-utils)
+command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+/usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || missing+=(python3-aiosmtpd) # Debian's python3, not one on PATH
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${missing[*]}" >&2

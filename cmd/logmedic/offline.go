@@ -66,7 +66,7 @@ func cmdTest(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	// Secrets are needed only to enqueue for real delivery; the report and
 	// the dry run work on a machine without them.
-	cfg, err := config.LoadWith(*cfgPath, config.Options{SkipSecrets: !*enqueue})
+	cfg, err := config.LoadWith(*cfgPath, config.Options{SkipHostChecks: !*enqueue})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitUsage

@@ -44,7 +44,7 @@ func cmdOutbox(args []string, stdout, stderr io.Writer) int {
 	}
 	var cfg *config.Config
 	if *cfgPath != "" {
-		if cfg, err = config.LoadWith(*cfgPath, config.Options{SkipSecrets: sub != "deliver"}); err != nil {
+		if cfg, err = config.LoadWith(*cfgPath, config.Options{SkipHostChecks: sub != "deliver"}); err != nil {
 			fmt.Fprintln(stderr, err)
 			return exitUsage
 		}

@@ -1,0 +1,210 @@
+package script
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/logmedic/logmedic/handlers"
+)
+
+// Config is a script handler's type-specific configuration. The timeout
+// is one of the keys every handler has: the dispatcher puts it on the
+// context Deliver gets.
+type Config struct {
+	Program   string                        `yaml:"program" doc:"Absolute path of the program to run, an existing executable file (an .exe on Windows); it runs as the daemon's account (SYSTEM on Windows). Not a .bat or .cmd file and not cmd.exe: Go cannot quote arguments for cmd.exe (golang/go#27199), so event text could run commands. For PowerShell use powershell.exe with args -NoProfile -NonInteractive -File C:\\path\\fix.ps1."`
+	Args      []*handlers.Template          `yaml:"args" doc:"Arguments after the program, one template per element, rendered for each event and passed as exactly one argument each: never joined, split or parsed by a shell. Event text is safer in env or on stdin: a value starting with - may be taken as an option."`
+	Env       map[string]*handlers.Template `yaml:"env" doc:"Extra environment variables, name: template, rendered for each event. Names are letters, digits and _, not starting with a digit or with LOGMEDIC_. The program also gets the daemon's environment and the LOGMEDIC_* variables."`
+	Dir       string                        `yaml:"dir" doc:"Absolute path of the working directory; empty means the daemon's (C:\\Windows\\System32 for the service)."`
+	MaxOutput int                           `yaml:"max_output" doc:"Bytes of stdout and stderr (together, in the order written) kept for the log and the error; the rest is dropped and marked truncated. Default 65536, at most 1048576."`
+}
+
+const (
+	// DefaultMaxOutput is max_output when it is not set.
+	DefaultMaxOutput = 64 << 10
+	// maxMaxOutput bounds max_output: output is held in memory and in
+	// the outbox's last error.
+	maxMaxOutput = 1 << 20
+)
+
+// Params returns the with: keys an action of this handler may set: none.
+// What a script gets is its handler's args and env; an action that needs
+// other arguments uses another script handler.
+func Params() []handlers.Param { return nil }
+
+// envName is a variable name every OS and shell accepts.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Validate checks c and returns every problem, each a *handlers.FieldError
+// at its key. It does not look at the file system, so a configuration for
+// Windows can be checked anywhere; CheckHost does.
+func (c *Config) Validate() error {
+	var errs []error
+	if msg := checkProgram(c.Program); msg != "" {
+		errs = append(errs, handlers.Errf("program", "%s", msg))
+	}
+	sample := handlers.SampleData()
+	for i, t := range c.Args {
+		if msg := checkTemplate(t, sample); msg != "" {
+			errs = append(errs, handlers.Errf("args", "element %d: %s", i+1, msg))
+		}
+	}
+	if msg := checkPowerShell(c.Program, c.Args); msg != "" {
+		errs = append(errs, handlers.Errf("args", "%s", msg))
+	}
+	names := make([]string, 0, len(c.Env))
+	for name := range c.Env {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for i, name := range names {
+		switch {
+		case !envName.MatchString(name):
+			errs = append(errs, handlers.Errf("env", "%q: a name must be letters, digits and _, not starting with a digit", name))
+		case strings.HasPrefix(strings.ToUpper(name), "LOGMEDIC_"):
+			errs = append(errs, handlers.Errf("env", "%q: names starting with LOGMEDIC_ are set by logmedic", name))
+		case i > 0 && strings.EqualFold(name, names[i-1]):
+			errs = append(errs, handlers.Errf("env", "%q and %q: Windows does not tell names apart by case", names[i-1], name))
+		}
+		if msg := checkTemplate(c.Env[name], sample); msg != "" {
+			errs = append(errs, handlers.Errf("env", "%q: %s", name, msg))
+		}
+	}
+	if c.Dir != "" && !isAbs(c.Dir) {
+		errs = append(errs, handlers.Errf("dir", "%q is not an absolute path: a relative one would depend on the daemon's working directory", c.Dir))
+	}
+	if c.MaxOutput < 0 || c.MaxOutput > maxMaxOutput {
+		errs = append(errs, handlers.Errf("max_output", "%d is outside 0 (the default, %d) to %d bytes", c.MaxOutput, DefaultMaxOutput, maxMaxOutput))
+	}
+	return errors.Join(errs...)
+}
+
+// CheckHost checks what only the machine that runs the configuration can
+// tell: that the program exists, is a regular executable file that not
+// every user can change, and that dir is a directory. The loader calls it
+// for validate and the daemon, not for logmedic test.
+func (c *Config) CheckHost() error {
+	var errs []error
+	if fi, err := os.Stat(c.Program); err != nil {
+		errs = append(errs, handlers.Errf("program", "%s", statMsg(err)))
+	} else if !fi.Mode().IsRegular() {
+		errs = append(errs, handlers.Errf("program", "%s is not a regular file", c.Program))
+	} else if msg := checkProgramFile(c.Program, fi); msg != "" {
+		errs = append(errs, handlers.Errf("program", "%s", msg))
+	}
+	if c.Dir != "" {
+		if fi, err := os.Stat(c.Dir); err != nil {
+			errs = append(errs, handlers.Errf("dir", "%s", statMsg(err)))
+		} else if !fi.IsDir() {
+			errs = append(errs, handlers.Errf("dir", "%s is not a directory", c.Dir))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// isAbs accepts the platform's absolute paths and, on any platform,
+// Windows ones (C:\dir\x.exe, \\server\share\x.exe), so a configuration
+// written for Windows servers can be checked on a Linux workstation.
+func isAbs(p string) bool {
+	if filepath.IsAbs(p) {
+		return true
+	}
+	if len(p) >= 3 && (p[0]|0x20) >= 'a' && (p[0]|0x20) <= 'z' && p[1] == ':' && (p[2] == '\\' || p[2] == '/') {
+		return true
+	}
+	return strings.HasPrefix(p, `\\`)
+}
+
+// checkProgram says what is wrong with program, or "".
+func checkProgram(program string) string {
+	if program == "" {
+		return "required: the absolute path of the program to run"
+	}
+	// The base name is taken at either separator, so a Windows path is
+	// judged the same when the configuration is checked elsewhere.
+	base := program[strings.LastIndexAny(program, `/\`)+1:]
+	if strings.HasSuffix(base, ".") || strings.HasSuffix(base, " ") {
+		return fmt.Sprintf("%q ends with a dot or a space: Windows drops them, so the file run would not be the file named", program)
+	}
+	if strings.Contains(base, ":") {
+		return fmt.Sprintf("%q holds a colon in its file name: on Windows it names a stream of the file, not a program", program)
+	}
+	lower := strings.ToLower(base)
+	switch ext := filepath.Ext(lower); {
+	case ext == ".bat" || ext == ".cmd":
+		return fmt.Sprintf("%s is a batch file: Windows runs it through cmd.exe, whose quoting rules Go cannot follow (golang/go#27199), so event text in args could run commands; "+
+			"use a PowerShell script (program: C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe, args: [-NoProfile, -NonInteractive, -File, C:\\path\\fix.ps1]) or a real executable", base)
+	case lower == "cmd.exe" || lower == "cmd" || lower == "command.com":
+		return fmt.Sprintf("%s is a command shell: Go cannot quote arguments for cmd.exe (golang/go#27199), so event text in args could run commands; "+
+			"use a PowerShell script (program: C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe, args: [-NoProfile, -NonInteractive, -File, C:\\path\\fix.ps1]) or a real executable", base)
+	}
+	if !isAbs(program) {
+		return fmt.Sprintf("%q is not an absolute path: the program is found by its path only, never through PATH or the working directory, so that no other file can take its place", program)
+	}
+	return checkProgramName(program)
+}
+
+// statMsg words a failed os.Stat of a configured path.
+func statMsg(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Sprintf("%s does not exist", pe.Path)
+		}
+		return fmt.Sprintf("%s: %v", pe.Path, pe.Err)
+	}
+	return err.Error()
+}
+
+// checkTemplate renders t for the sample event: a template that fails
+// there fails at load time, not at 3 a.m.
+func checkTemplate(t *handlers.Template, d *handlers.Data) string {
+	s, err := t.Execute(d)
+	if err != nil {
+		return err.Error()
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return "renders a NUL byte, which no program can receive"
+	}
+	return ""
+}
+
+// checkPowerShell refuses PowerShell command lines whose templated
+// arguments PowerShell would parse as code: -Command (the default of
+// powershell.exe when no -File is given) and -EncodedCommand run their
+// argument as script text. Every argument up to the script's path after
+// -File must be constant.
+func checkPowerShell(program string, args []*handlers.Template) string {
+	base := strings.ToLower(program[strings.LastIndexAny(program, `/\`)+1:])
+	if base != "powershell.exe" && base != "pwsh.exe" && base != "powershell" && base != "pwsh" {
+		return ""
+	}
+	const use = "use -File with a script path: args: [-NoProfile, -NonInteractive, -File, C:\\path\\fix.ps1, ...]"
+	for i, t := range args {
+		text := ""
+		if t != nil {
+			text = t.Text
+		}
+		if strings.Contains(text, "{{") {
+			return fmt.Sprintf("element %d is a template before -File and its script path: PowerShell would parse event text as code; %s", i+1, use)
+		}
+		name := strings.ToLower(strings.TrimLeft(text, "-/"))
+		if name == "" || name == text {
+			continue // not an option
+		}
+		if name == "file" || name == "f" {
+			if i+1 < len(args) && args[i+1] != nil && strings.Contains(args[i+1].Text, "{{") {
+				return fmt.Sprintf("element %d, the script after -File, is a template: event text must not choose the script; %s", i+2, use)
+			}
+			return ""
+		}
+		if name == "ec" || name == "cwa" || strings.HasPrefix("command", name) || strings.HasPrefix("encodedcommand", name) || strings.HasPrefix("commandwithargs", name) {
+			return fmt.Sprintf("element %d, %s, makes PowerShell run text as code; %s", i+1, text, use)
+		}
+	}
+	return "no -File: powershell.exe would run the arguments as a command; " + use
+}

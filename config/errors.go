@@ -38,8 +38,8 @@ func (es Errors) Error() string {
 
 // errs collects errors while a file is checked.
 type errs struct {
-	file        string
-	list        Errors
+	file           string
+	list           Errors
 	skipHostChecks bool
 }
 

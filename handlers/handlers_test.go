@@ -125,6 +125,17 @@ func TestDoClassifiesAndRedacts(t *testing.T) {
 			t.Errorf("%s: error leaks or lacks redaction: %v", path, err)
 		}
 	}
+	// A secret straddling the cut-off point of the error's excerpt.
+	long := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(400)
+		fmt.Fprint(w, strings.Repeat("x", 295)+"tok-123-very-long-secret-value")
+	}))
+	defer long.Close()
+	lsec := NewSecret("tok-123-very-long-secret-value")
+	req0, _ := http.NewRequest("POST", long.URL, nil)
+	if _, _, err := Do(context.Background(), long.Client(), req0, lsec); err == nil || strings.Contains(err.Error(), "tok-1") {
+		t.Errorf("a cut secret leaked: %v", err)
+	}
 	req, _ := http.NewRequest("POST", srv.URL+"/ok", nil)
 	if resp, retry, err := Do(context.Background(), srv.Client(), req); err != nil || retry || resp.Status != 201 {
 		t.Errorf("ok: %+v %v %v", resp, retry, err)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -82,11 +83,13 @@ func Do(ctx context.Context, client *http.Client, req *http.Request, secrets ...
 		return resp, false, nil
 	}
 	retry = r.StatusCode >= 500 || r.StatusCode == http.StatusTooManyRequests || r.StatusCode == http.StatusRequestTimeout
-	snippet := resp.Body
+	// Redact the whole reply before cutting it, so that no part of a
+	// secret the cut splits can show.
+	snippet := Redact(string(bytes.TrimSpace(resp.Body)), secrets...)
 	if len(snippet) > 300 {
-		snippet = append(snippet[:300:300], "..."...)
+		snippet = strings.ToValidUTF8(snippet[:300], "") + "..."
 	}
-	return resp, retry, fmt.Errorf("%s %s: %s: %s", req.Method, RedactURL(req.URL), r.Status, Redact(string(bytes.TrimSpace(snippet)), secrets...))
+	return resp, retry, fmt.Errorf("%s %s: %s: %s", req.Method, RedactURL(req.URL), r.Status, snippet)
 }
 
 // JSONRequest builds a request with a JSON body encoded from v: event text

@@ -12,9 +12,14 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/logmedic/logmedic/handlers"
+	"github.com/logmedic/logmedic/handlers/alertmanager"
+	"github.com/logmedic/logmedic/handlers/email"
+	"github.com/logmedic/logmedic/handlers/jira"
 	"github.com/logmedic/logmedic/handlers/logger"
 	"github.com/logmedic/logmedic/handlers/outbox"
 	"github.com/logmedic/logmedic/handlers/script"
+	"github.com/logmedic/logmedic/handlers/servicenow"
+	"github.com/logmedic/logmedic/handlers/webhook"
 )
 
 // Handler is one configured handler.
@@ -54,6 +59,35 @@ type handlerType struct {
 }
 
 var handlerTypes = []*handlerType{
+	{
+		name: "servicenow", doc: "Opens a ServiceNow incident (Table API); a match whose dedup key has an open incident adds a work note instead.",
+		config: func() any { return new(servicenow.Config) }, params: servicenow.Params,
+		build: func(c any, o handlers.Options) (handlers.Handler, error) {
+			return servicenow.New(c.(*servicenow.Config), o)
+		},
+	},
+	{
+		name: "jira", doc: "Opens a Jira issue (REST v2 or v3); a match whose dedup key has an open issue adds a comment instead.",
+		config: func() any { return new(jira.Config) }, params: jira.Params,
+		build: func(c any, o handlers.Options) (handlers.Handler, error) { return jira.New(c.(*jira.Config), o) },
+	},
+	{
+		name: "webhook", doc: "Sends a templated JSON body to a URL.",
+		config: func() any { return new(webhook.Config) }, params: webhook.Params,
+		build: func(c any, o handlers.Options) (handlers.Handler, error) { return webhook.New(c.(*webhook.Config), o) },
+	},
+	{
+		name: "alertmanager", doc: "Pushes alerts to every Alertmanager of a cluster, re-sends them while firing, and resolves them when a resolving rule matches.",
+		config: func() any { return new(alertmanager.Config) }, params: alertmanager.Params,
+		build: func(c any, o handlers.Options) (handlers.Handler, error) {
+			return alertmanager.New(c.(*alertmanager.Config), o)
+		},
+	},
+	{
+		name: "email", doc: "Sends a plain-text mail over SMTP with STARTTLS or TLS and AUTH.",
+		config: func() any { return new(email.Config) }, params: email.Params,
+		build: func(c any, o handlers.Options) (handlers.Handler, error) { return email.New(c.(*email.Config), o) },
+	},
 	{
 		name: "script", doc: "Runs a program (a scripted fix) with the event as JSON on stdin and LOGMEDIC_* variables; argv only, never a shell.",
 		config: func() any { return new(script.Config) }, params: script.Params,

@@ -95,19 +95,6 @@ func writePID(path string, pid int) {
 	os.Rename(tmp, path)
 }
 
-func readPID(t *testing.T, path string) int {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("the program did not start its child before the timeout: %v", err)
-	}
-	var pid int
-	if _, err := fmt.Sscan(string(b), &pid); err != nil || pid <= 0 {
-		t.Fatalf("bad PID file %q", b)
-	}
-	return pid
-}
-
 // self is the test binary's path: an absolute, existing executable.
 func self(t *testing.T) string {
 	t.Helper()

@@ -181,3 +181,16 @@ func symlink(t *testing.T, target, link string) string {
 	}
 	return link
 }
+
+func readPID(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("the program did not start its child before the timeout: %v", err)
+	}
+	var pid int
+	if _, err := fmt.Sscan(string(b), &pid); err != nil || pid <= 0 {
+		t.Fatalf("bad PID file %q", b)
+	}
+	return pid
+}

@@ -114,6 +114,11 @@ type Action struct {
 	Attempts    int       `json:"attempts,omitempty"`
 	NextAttempt time.Time `json:"next_attempt,omitempty"`
 	LastError   string    `json:"last_error,omitempty"`
+	// InFlightUntil is set while an attempt runs, to the end of its
+	// timeout. Found set after a crash, it means an attempt's outcome is
+	// unknown: its request may still be completing on the server, so the
+	// next attempt waits until then instead of racing it.
+	InFlightUntil time.Time `json:"in_flight_until,omitempty"`
 }
 
 // ActionID derives an action's stable ID from the event's identity (its

@@ -159,6 +159,15 @@ func outboxDeliver(cfg *config.Config, store *outbox.Store, stderr io.Writer) in
 		fmt.Fprintln(stderr, "logmedic outbox deliver:", err)
 		return exitFail
 	}
+	// Handlers that keep state on the remote side (firing alerts) re-send
+	// it, as a scheduled run of deliver must keep them alive.
+	for name, b := range built {
+		if r, ok := b.(resender); ok {
+			if err := r.Resend(ctx); err != nil {
+				log.Warn("re-sending handler state failed", zap.String("handler", name), zap.Error(err))
+			}
+		}
+	}
 	pending, _ := store.Pending()
 	deadList, _ := store.Dead()
 	fmt.Fprintf(stderr, "outbox: %d actions waiting for a retry, %d dead\n", len(pending), len(deadList))
@@ -175,4 +184,10 @@ func newLogger(w io.Writer) *zap.Logger {
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(w), zapcore.InfoLevel)
 	return zap.New(core)
+}
+
+// resender is a handler that re-sends what it keeps firing on the remote
+// side (the alertmanager handler).
+type resender interface {
+	Resend(ctx context.Context) error
 }

@@ -194,8 +194,10 @@ func (d *Dispatcher) nextDue() (time.Time, error) {
 	}
 	var next time.Time
 	for _, a := range pending {
-		if !a.NextAttempt.IsZero() && (next.IsZero() || a.NextAttempt.Before(next)) {
-			next = a.NextAttempt
+		for _, t := range []time.Time{a.NextAttempt, a.InFlightUntil} {
+			if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+				next = t
+			}
 		}
 	}
 	return next, nil
@@ -224,8 +226,8 @@ func (d *Dispatcher) start(ctx context.Context) (int, error) {
 			continue // an earlier action with this key goes first
 		}
 		blocked[key] = true
-		if d.inflight[a.ID] || a.NextAttempt.After(now) {
-			continue
+		if d.inflight[a.ID] || a.NextAttempt.After(now) || a.InFlightUntil.After(now) {
+			continue // running here, waiting for its retry, or maybe still running for a process that died
 		}
 		r := d.routes[a.Handler]
 		if r == nil {
@@ -262,9 +264,15 @@ func (d *Dispatcher) deliver(ctx context.Context, r *route, a *handlers.Action) 
 	}()
 	log := d.log.With(zap.String("action_id", a.ID), zap.String("rule", a.Rule), zap.String("handler", a.Handler),
 		zap.String("dedup_key", a.DedupKey), zap.Int("attempt", a.Attempts+1))
+	start := d.now()
+	// Written before the attempt: if this process dies during it, the
+	// next one waits out the timeout before trying again.
+	if err := d.store.Begin(a.ID, start.Add(r.Timeout)); err != nil {
+		log.Error("recording the start of an attempt failed; not attempting", zap.Error(err))
+		return
+	}
 	actx, cancel := context.WithTimeoutCause(context.WithoutCancel(ctx), r.Timeout, fmt.Errorf("handler %s: attempt timed out after %s", a.Handler, r.Timeout))
 	defer cancel()
-	start := d.now()
 	retry, err := deliverSafely(actx, r.Handler, a)
 	took := d.now().Sub(start)
 	if err == nil {

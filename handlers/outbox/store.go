@@ -215,8 +215,13 @@ func (s *Store) Delivered(id string) error {
 	})
 }
 
-// Failed records a failed attempt that will be retried at next.
-func (s *Store) Failed(id string, cause error, next time.Time) error {
+// Begin records that an attempt starts and may run until until.
+func (s *Store) Begin(id string, until time.Time) error {
+	return s.update(id, func(a *handlers.Action) { a.InFlightUntil = until })
+}
+
+// update rewrites a pending action in place.
+func (s *Store) update(id string, fn func(a *handlers.Action)) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		key := tx.Bucket(bucketIndex).Get([]byte(id))
 		if key == nil {
@@ -228,10 +233,18 @@ func (s *Store) Failed(id string, cause error, next time.Time) error {
 		if err := json.Unmarshal(pending.Get(key), &a); err != nil {
 			return err
 		}
+		fn(&a)
+		return putJSON(pending, key, &a)
+	})
+}
+
+// Failed records a failed attempt that will be retried at next.
+func (s *Store) Failed(id string, cause error, next time.Time) error {
+	return s.update(id, func(a *handlers.Action) {
 		a.Attempts++
 		a.LastError = cause.Error()
 		a.NextAttempt = next
-		return putJSON(pending, key, &a)
+		a.InFlightUntil = time.Time{}
 	})
 }
 
@@ -249,6 +262,7 @@ func (s *Store) Bury(id string, cause error) error {
 		}
 		a.Attempts++
 		a.LastError = cause.Error()
+		a.InFlightUntil = time.Time{}
 		if err := removePending(tx, id); err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"os"
@@ -103,6 +104,13 @@ func ParseWith(file string, data []byte, o Options) (*Config, error) {
 	}
 	c := &errs{file: file, skipHostChecks: o.SkipHostChecks}
 	cfg := &Config{File: file}
+	// yaml.Unmarshal reads the first document only; a second one would be
+	// ignored without a word.
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var first, second yaml.Node
+	if dec.Decode(&first) == nil && dec.Decode(&second) == nil {
+		c.at(&second, "a second YAML document (after ---): logmedic reads one; merge them or remove the ---")
+	}
 	if len(doc.Content) == 0 {
 		c.at(&doc, "the file is empty; it needs a rules: list")
 		return nil, c.result()
@@ -170,7 +178,7 @@ var (
 		{"channel", "Channel (log) name, such as Microsoft-Windows-Backup or Application; case-insensitive."},
 		{"provider", "Provider (source) name, such as Microsoft-Windows-Backup; case-insensitive."},
 		{"event_id", "Event IDs: numbers and \"low-high\" ranges."},
-		{"level", "critical, error, warning, information or verbose."},
+		{"level", "critical, error, warning, information or verbose (any case), or 1 to 5."},
 		{"error_code", "Error codes in any form (0x807800B4, 2155348148, -2139619148, '%%2155348148'); true if the event carries one anywhere."},
 		{"fields", "Conditions on System, EventData and UserData fields by name."},
 	}
@@ -179,9 +187,9 @@ var (
 		{"contains", "The field contains this text."},
 		{"startswith", "The field starts with this text."},
 		{"endswith", "The field ends with this text."},
-		{"regex", "The field matches this RE2 regular expression (unanchored; use (?i) for case-insensitive)."},
+		{"regex", "The field matches this RE2 regular expression (unanchored; case is ignored unless case_sensitive is true)."},
 		{"in", "The field equals one of these values."},
-		{"not", "None of these conditions holds (true when the field is absent)."},
+		{"not", "Not all of these conditions hold (a single condition: it does not hold); true when the field is absent."},
 		{"exists", "true: the field is present (even empty); false: it is absent."},
 		{"gt", "The field, read as a number (decimal or 0x hex), is greater than this."},
 		{"lt", "The field, read as a number (decimal or 0x hex), is less than this."},
@@ -494,8 +502,16 @@ func matchRule(c *errs, n *yaml.Node, where string, r *match.Rule) {
 				c.at(kv.val, "%s: expected a mapping of field names to conditions, found %s", w, kind(kv.val))
 				continue
 			}
+			byFold := map[string]*yaml.Node{}
 			for _, fkv := range pairs(c, kv.val, w, nil) {
 				fw := w + "." + fkv.key.Value
+				// Field names match without case, so these would be
+				// one field.
+				if prev, ok := byFold[strings.ToLower(fkv.key.Value)]; ok {
+					c.at(fkv.key, "%s: field %q is %q again (names match without case; first at %d:%d)", w, fkv.key.Value, prev.Value, prev.Line, prev.Column)
+					continue
+				}
+				byFold[strings.ToLower(fkv.key.Value)] = fkv.key
 				r.Fields = append(r.Fields, match.FieldCond{Field: fkv.key.Value, Ops: ops(c, fkv.val, fw, 0)})
 			}
 		}

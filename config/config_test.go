@@ -102,6 +102,12 @@ func TestRejections(t *testing.T) {
 			`c.yaml:4:11: rule "a": duplicate rule name (first at 2:11)`}},
 		{"repeated key", "rules:\n  - name: a\n    match: {event_id: 5, event_id: 4}\n", []string{`c.yaml:3:26: rule "a": match: key "event_id" repeated (first at 3:13)`}},
 		{"empty match", "rules:\n  - name: a\n    match: {}\n", []string{`c.yaml:3:12: rule "a": match: needs at least one condition`}},
+		{"two documents", "rules: []\n---\nrules:\n  - {name: a, match: {chanel: x}}\n", []string{
+			"c.yaml:2:1: a second YAML document (after ---): logmedic reads one"}},
+		{"percent inside a quoted value", "rules:\n  - name: a\n    description: \"50% done\" @x\n    match: {event_id: 5}\n", []string{
+			"c.yaml:3:29: found character that cannot start any token ('@' cannot start a plain value; quote it)"}},
+		{"fields differing in case", "rules:\n  - name: a\n    match:\n      fields: {BackupTarget: x, backuptarget: y}\n", []string{
+			`c.yaml:4:33: rule "a": match.fields: field "backuptarget" is "BackupTarget" again (names match without case; first at 4:16)`}},
 		{"cyclic not", "rules:\n  - name: a\n    match:\n      fields:\n        X: &x {not: *x}\n", []string{
 			`c.yaml:5:12: rule "a": match.fields.X.not.not.not.not.not.not.not.not.not: not: nested more than 8 deep`}},
 		{"self merge", "rules:\n  - name: a\n    match: &m {<<: *m}\n", []string{`c.yaml:3:12: rule "a": match: needs at least one condition`}},

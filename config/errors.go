@@ -80,7 +80,7 @@ func syntaxError(file string, data []byte, err error) *Error {
 	col := 1
 	if line >= 1 && line <= len(lines) {
 		l := lines[line-1]
-		if i := strings.IndexAny(l, "\t%@`"); i >= 0 && strings.Contains(msg, "cannot start any token") {
+		if i := tokenStart(l); i >= 0 && strings.Contains(msg, "cannot start any token") {
 			col = i + 1
 			switch l[i] {
 			case '\t':
@@ -98,6 +98,35 @@ func syntaxError(file string, data []byte, err error) *Error {
 		line = 1
 	}
 	return &Error{File: file, Line: line, Col: col, Msg: msg}
+}
+
+// tokenStart finds, outside quotes, the first tab, %, @ or ` where a YAML
+// token would start (line start, after blanks or after one of :,[{-),
+// the characters that "cannot start any token"; -1 if none.
+func tokenStart(l string) int {
+	var quote byte
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+			continue
+		case c == '#' && (i == 0 || l[i-1] == ' '):
+			return -1 // a comment
+		case (c == '"' || c == '\'') && (i == 0 || strings.IndexByte(" \t:,[{-", l[i-1]) >= 0):
+			quote = c
+			continue
+		}
+		if c == '\t' && strings.TrimLeft(l[:i], " \t") == "" {
+			return i
+		}
+		if strings.IndexByte("%@`", c) >= 0 && (i == 0 || strings.IndexByte(" \t:,[{-", l[i-1]) >= 0) {
+			return i
+		}
+	}
+	return -1
 }
 
 // firstFailingLine returns the smallest number of leading lines of data

@@ -24,7 +24,10 @@ func Schema() []byte {
 		map[string]any{"type": "integer", "minimum": 0, "maximum": 65535},
 		map[string]any{"type": "string", "pattern": `^\s*\d{1,5}\s*(-\s*\d{1,5}\s*)?$`},
 	}}
-	levelItem := map[string]any{"enum": []any{"critical", "error", "warning", "information", "verbose"}}
+	levelItem := map[string]any{"anyOf": []any{
+		map[string]any{"enum": []any{"critical", "error", "warning", "information", "verbose", "Critical", "Error", "Warning", "Information", "Verbose", "informational", "info"}},
+		map[string]any{"type": "integer", "minimum": 1, "maximum": 5},
+	}}
 	codeItem := map[string]any{"anyOf": []any{
 		map[string]any{"type": "integer"},
 		map[string]any{"type": "string", "pattern": `^\s*(0[xX][0-9A-Fa-f]{1,8}|-?\d{1,10}|%%\d{1,10}|[0-9A-Fa-f]{8})\s*$`},

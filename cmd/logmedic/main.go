@@ -31,7 +31,8 @@ func main() {
 const usage = `logmedic watches Windows event logs and runs remediation when a rule matches.
 
 Usage:
-  logmedic validate -c FILE                    check a configuration
+  logmedic validate -c FILE [--skip-host-checks]
+                                               check a configuration
   logmedic test -c FILE [--format text|json] [--dry-run] [--enqueue] INPUT...
                                                show which rules match each event, and
                                                with --dry-run the actions they would send

@@ -25,6 +25,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("validate", "-c FILE", stderr)
 	cfgPath := fs.String("c", "", "configuration `FILE`")
 	fs.StringVar(cfgPath, "config", "", "configuration `FILE` (same as -c)")
+	skipHost := fs.Bool("skip-host-checks", false, "do not check what only the machine that runs the configuration can tell: secrets' variables and files, scripts' programs")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return usageErr(stderr, err)
@@ -36,12 +37,12 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := config.LoadWith(*cfgPath, config.Options{SkipHostChecks: *skipHost})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitFail
 	}
-	fmt.Fprintf(stdout, "%s: %d rules, valid\n", *cfgPath, len(cfg.Rules))
+	fmt.Fprintf(stdout, "%s: %d rules, %d handlers, valid\n", *cfgPath, len(cfg.Rules), len(cfg.Handlers))
 	return exitOK
 }
 

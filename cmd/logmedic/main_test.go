@@ -1,11 +1,11 @@
 package main
 
 import (
-	"fmt"
 	"bufio"
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"

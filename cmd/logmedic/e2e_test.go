@@ -284,3 +284,49 @@ func TestDryRunRedactsSecrets(t *testing.T) {
 		t.Error("the dry run created the state directory")
 	}
 }
+
+// TestDryRunShowsEveryHandlerOfTheExample renders the example's actions
+// for the samples: every handler type it uses shows its request, and none
+// of the secrets set in the environment appears.
+func TestDryRunShowsEveryHandlerOfTheExample(t *testing.T) {
+	secrets := map[string]string{
+		"LOGMEDIC_SERVICENOW_PASSWORD": "sn-pw-4711",
+		"LOGMEDIC_SMTP_PASSWORD":       "smtp-pw-4712",
+		"LOGMEDIC_SECURITY_WEBHOOK":    "https://chat.example/hook/secret-path-4713",
+	}
+	var env []string
+	for k, v := range secrets {
+		env = append(env, k+"="+v)
+	}
+	// The ESP-lock failure of the real capture in testdata/broken, whole.
+	esp := filepath.Join(t.TempDir(), "esp.xml")
+	os.WriteFile(esp, []byte(`<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Microsoft-Windows-Backup'/><EventID>5</EventID><Level>2</Level><TimeCreated SystemTime='2019-10-10T00:02:42.902860000Z'/><EventRecordID>254</EventRecordID><Channel>Microsoft-Windows-Backup</Channel><Computer>PC1</Computer></System><EventData><Data Name='HRESULT'>0x8078011e</Data><Data Name='DetailedHRESULT'>0x80070005</Data></EventData></Event>`), 0o600)
+	out, err := command(t, env, "test", "-c", example, "--dry-run", "--format", "json", samples, esp).Output()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	seen := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var res result
+		if err := json.Unmarshal([]byte(line), &res); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		for _, a := range res.Actions {
+			if a.Error != "" || a.Request == nil {
+				t.Errorf("%s/%s: no preview: %s", a.Rule, a.Handler, a.Error)
+				continue
+			}
+			seen[a.Handler]++
+		}
+	}
+	for _, h := range []string{"helpdesk", "alerts", "backup-team", "security-chat", "retry-backup", "audit"} {
+		if seen[h] == 0 {
+			t.Errorf("no action of handler %s was rendered for the samples", h)
+		}
+	}
+	for name, v := range secrets {
+		if strings.Contains(string(out), v) {
+			t.Errorf("the value of %s appears in the dry run", name)
+		}
+	}
+}

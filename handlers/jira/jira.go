@@ -202,44 +202,34 @@ func (h *Handler) Deliver(ctx context.Context, a *handlers.Action) (retry bool, 
 	if err != nil {
 		return false, err
 	}
-	ctx, cancel := handlers.WithTimeout(ctx)
-	defer cancel()
-	unlock, err := h.locks.Lock(ctx, p.Label)
-	if err != nil {
-		return true, err
-	}
-	defer unlock()
+	return handlers.DeliverTicket(ctx, &h.locks, p.Label, a, p.Comment != "", &tracker{h, &p}, h.log)
+}
 
-	issue, retry, err := h.find(ctx, p.Label)
+// tracker is the project's issues for one action.
+type tracker struct {
+	h *Handler
+	p *payload
+}
+
+func (t *tracker) Find(ctx context.Context) (string, bool, error) {
+	return t.h.find(ctx, t.p.Label)
+}
+
+func (t *tracker) Note(ctx context.Context, issue string) (bool, error) {
+	_, retry, err := t.h.send(ctx, http.MethodPost, t.h.api("issue/"+url.PathEscape(issue)+"/comment"), map[string]any{"body": t.h.text(t.p.Comment)})
+	return retry, err
+}
+
+func (t *tracker) Open(ctx context.Context) (string, bool, error) {
+	resp, retry, err := t.h.send(ctx, http.MethodPost, t.h.api("issue"), t.h.createBody(*t.p))
 	if err != nil {
-		return retry, err
-	}
-	log := h.log.With(zap.String("action_id", a.ID), zap.String("label", p.Label))
-	if issue != "" {
-		if p.Comment == "" {
-			log.Info("jira issue already open", zap.String("issue", issue))
-			return false, nil
-		}
-		if _, retry, err := h.send(ctx, http.MethodPost, h.api("issue/"+url.PathEscape(issue)+"/comment"), map[string]any{"body": h.text(p.Comment)}); err != nil {
-			return retry, err
-		}
-		log.Info("jira comment added", zap.String("issue", issue))
-		return false, nil
-	}
-	if a.Resolve {
-		log.Info("jira has no open issue to resolve")
-		return false, nil
-	}
-	resp, retry, err := h.send(ctx, http.MethodPost, h.api("issue"), h.createBody(p))
-	if err != nil {
-		return retry, err
+		return "", retry, err
 	}
 	var created struct {
 		Key string `json:"key"`
 	}
 	_ = json.Unmarshal(resp.Body, &created) // the issue exists either way
-	log.Info("jira issue created", zap.String("issue", created.Key))
-	return false, nil
+	return created.Key, false, nil
 }
 
 var issueRef = regexp.MustCompile(`^([A-Z][A-Z0-9_]*-[0-9]+|[0-9]+)$`)

@@ -242,44 +242,38 @@ func (h *Handler) Deliver(ctx context.Context, a *handlers.Action) (retry bool, 
 	if err != nil {
 		return false, err
 	}
-	ctx, cancel := handlers.WithTimeout(ctx)
-	defer cancel()
-	unlock, err := h.locks.Lock(ctx, p.CorrelationID)
-	if err != nil {
-		return true, err
-	}
-	defer unlock()
+	return handlers.DeliverTicket(ctx, &h.locks, p.CorrelationID, a, p.WorkNotes != "", &tracker{h, &p}, h.log)
+}
 
-	rec, retry, err := h.find(ctx, p.CorrelationID)
+// tracker is the incident table for one action.
+type tracker struct {
+	h *Handler
+	p *payload
+}
+
+func (t *tracker) Find(ctx context.Context) (string, bool, error) {
+	rec, retry, err := t.h.find(ctx, t.p.CorrelationID)
+	if rec == nil || err != nil {
+		return "", retry, err
+	}
+	return rec.SysID, false, nil
+}
+
+func (t *tracker) Note(ctx context.Context, sysID string) (bool, error) {
+	_, retry, err := t.h.send(ctx, http.MethodPatch, t.h.recordURL(sysID), map[string]string{"work_notes": t.p.WorkNotes})
+	return retry, err
+}
+
+func (t *tracker) Open(ctx context.Context) (string, bool, error) {
+	resp, retry, err := t.h.send(ctx, http.MethodPost, t.h.tableURL()+"?sysparm_fields=sys_id%2Cnumber", createBody(*t.p))
 	if err != nil {
-		return retry, err
-	}
-	log := h.log.With(zap.String("action_id", a.ID), zap.String("correlation_id", p.CorrelationID))
-	if rec != nil {
-		if p.WorkNotes == "" {
-			log.Info("servicenow record already open", zap.String("number", rec.Number))
-			return false, nil
-		}
-		if _, retry, err := h.send(ctx, http.MethodPatch, h.recordURL(rec.SysID), map[string]string{"work_notes": p.WorkNotes}); err != nil {
-			return retry, err
-		}
-		log.Info("servicenow work note added", zap.String("number", rec.Number))
-		return false, nil
-	}
-	if a.Resolve {
-		log.Info("servicenow has no open record to resolve")
-		return false, nil
-	}
-	resp, retry, err := h.send(ctx, http.MethodPost, h.tableURL()+"?sysparm_fields=sys_id%2Cnumber", createBody(p))
-	if err != nil {
-		return retry, err
+		return "", retry, err
 	}
 	var created struct {
 		Result record `json:"result"`
 	}
 	_ = json.Unmarshal(resp.Body, &created) // the record exists either way
-	log.Info("servicenow record opened", zap.String("number", created.Result.Number), zap.String("sys_id", created.Result.SysID))
-	return false, nil
+	return created.Result.Number, false, nil
 }
 
 // find returns the active record with correlation ID id, or nil.

@@ -71,3 +71,12 @@ func Redact(s string, secrets ...Secret) string {
 	}
 	return s
 }
+
+// SecretKey names the configuration key a secret came from, prefix_env or
+// prefix_file, for errors that point at it.
+func SecretKey(prefix, env string) string {
+	if env != "" {
+		return prefix + "_env"
+	}
+	return prefix + "_file"
+}

@@ -102,16 +102,16 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 	// fail New (logmedic test runs without production secrets; the loader
 	// checks them where they must exist): Deliver refuses to send.
 	var err error
-	key := secretKey("password", c.PasswordEnv)
+	key := handlers.SecretKey("password", c.PasswordEnv)
 	sec := &h.password
 	if h.username == "" {
-		key, sec = secretKey("token", c.TokenEnv), &h.token
+		key, sec = handlers.SecretKey("token", c.TokenEnv), &h.token
 	}
 	if h.password, err = handlers.LoadSecret(c.PasswordEnv, c.PasswordFile); err != nil {
-		return nil, handlers.Errf(secretKey("password", c.PasswordEnv), "%v", err)
+		return nil, handlers.Errf(handlers.SecretKey("password", c.PasswordEnv), "%v", err)
 	}
 	if h.token, err = handlers.LoadSecret(c.TokenEnv, c.TokenFile); err != nil {
-		return nil, handlers.Errf(secretKey("token", c.TokenEnv), "%v", err)
+		return nil, handlers.Errf(handlers.SecretKey("token", c.TokenEnv), "%v", err)
 	}
 	switch {
 	case sec.Err() != nil:
@@ -126,12 +126,6 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 	return h, nil
 }
 
-func secretKey(prefix, env string) string {
-	if env != "" {
-		return prefix + "_env"
-	}
-	return prefix + "_file"
-}
 
 // payload is what the outbox stores: rendered fields and note, never a
 // credential or the instance.

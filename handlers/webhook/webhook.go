@@ -71,7 +71,7 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 	}
 	var raw []string
 	if c.URL == "" {
-		key := secretKey("url", c.URLEnv)
+		key := handlers.SecretKey("url", c.URLEnv)
 		s, err := handlers.LoadSecret(c.URLEnv, c.URLFile)
 		if err != nil {
 			return nil, handlers.Errf(key, "%v", err)
@@ -94,9 +94,9 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 	}
 	tok, err := handlers.LoadSecret(c.TokenEnv, c.TokenFile)
 	if err != nil {
-		return nil, handlers.Errf(secretKey("token", c.TokenEnv), "%v", err)
+		return nil, handlers.Errf(handlers.SecretKey("token", c.TokenEnv), "%v", err)
 	}
-	loaded(tok, secretKey("token", c.TokenEnv))
+	loaded(tok, handlers.SecretKey("token", c.TokenEnv))
 	h.token = tok
 	raw = append(raw, tok.Value())
 	for _, name := range sortedKeys(c.SecretHeaders) {
@@ -119,12 +119,6 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 	return h, nil
 }
 
-func secretKey(prefix, env string) string {
-	if env != "" {
-		return prefix + "_env"
-	}
-	return prefix + "_file"
-}
 
 // payload is what the outbox stores: the rendered headers and body, and
 // never a secret or the address.

@@ -115,14 +115,14 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 	// A secret that cannot be read is not an error here (logmedic test
 	// runs without production secrets); Deliver refuses to send with it.
 	if h.password, err = handlers.LoadSecret(c.PasswordEnv, c.PasswordFile); err != nil {
-		return nil, handlers.Errf(secretKey("password", c.PasswordEnv), "%v", err)
+		return nil, handlers.Errf(handlers.SecretKey("password", c.PasswordEnv), "%v", err)
 	}
 	if h.token, err = handlers.LoadSecret(c.TokenEnv, c.TokenFile); err != nil {
-		return nil, handlers.Errf(secretKey("token", c.TokenEnv), "%v", err)
+		return nil, handlers.Errf(handlers.SecretKey("token", c.TokenEnv), "%v", err)
 	}
-	h.secretErr = secretErr(h.password, secretKey("password", c.PasswordEnv))
+	h.secretErr = secretErr(h.password, handlers.SecretKey("password", c.PasswordEnv))
 	if h.secretErr == nil {
-		h.secretErr = secretErr(h.token, secretKey("token", c.TokenEnv))
+		h.secretErr = secretErr(h.token, handlers.SecretKey("token", c.TokenEnv))
 	}
 	h.secrets = []handlers.Secret{h.password, h.token}
 	if h.password.IsSet() {
@@ -141,13 +141,6 @@ func secretErr(s handlers.Secret, key string) error {
 		return nil
 	}
 	return fmt.Errorf("%s: %w", key, s.Err())
-}
-
-func secretKey(name, env string) string {
-	if env != "" {
-		return name + "_env"
-	}
-	return name + "_file"
 }
 
 // ResendInterval is how often the daemon should call Resend.

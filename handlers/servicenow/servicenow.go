@@ -126,7 +126,6 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 	return h, nil
 }
 
-
 // payload is what the outbox stores: rendered fields and note, never a
 // credential or the instance.
 type payload struct {

@@ -119,7 +119,6 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 	return h, nil
 }
 
-
 // payload is what the outbox stores: the rendered headers and body, and
 // never a secret or the address.
 type payload struct {

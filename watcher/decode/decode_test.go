@@ -1,6 +1,8 @@
 package decode
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -8,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/logmedic/logmedic/watcher"
 )
@@ -194,8 +197,10 @@ func TestControlCharactersAreKept(t *testing.T) {
 
 func TestTruncatedPastes(t *testing.T) {
 	tests := map[string]string{
-		"backup-4-success-truncated.txt":    "backup-4-success-truncated.txt:31:1: unexpected end of input inside <Data Name='VolumesInfo'> (opened at 30:4)",
-		"backup-5-0x8078011e-truncated.txt": "backup-5-0x8078011e-truncated.txt:29:1: unexpected end of input inside <Data Name='VolumesInfo'> (opened at 28:1)",
+		// FILE:LINE:COL is where the input stops; the message names where
+		// the unclosed element and its event start.
+		"backup-4-success-truncated.txt":    "backup-4-success-truncated.txt:31:1: unexpected end of input inside <Data Name='VolumesInfo'> (opened at 30:4) in the event that starts at 4:2;",
+		"backup-5-0x8078011e-truncated.txt": "backup-5-0x8078011e-truncated.txt:29:1: unexpected end of input inside <Data Name='VolumesInfo'> (opened at 28:1) in the event that starts at 2:3;",
 	}
 	for name, prefix := range tests {
 		data, err := os.ReadFile(filepath.Join("../../testdata/broken", name))
@@ -214,6 +219,19 @@ func TestTruncatedPastes(t *testing.T) {
 
 func TestBrokenInputKeepsTheRest(t *testing.T) {
 	good := string(readSample(t, "constructed/restore-244-0x80070002.xml"))
+	if !strings.HasSuffix(good, "\n") {
+		good += "\n"
+	}
+	// The line after good, where a cut event is appended.
+	next := strings.Count(good, "\n") + 1
+	utf16le := func(s string) string {
+		b := []byte{0xFF, 0xFE}
+		for _, r := range s { // ASCII only
+			b = append(b, byte(r), 0)
+		}
+		return string(b)
+	}
+	deep := "<Event><EventData>" + strings.Repeat("<a>", 2_000_000) + strings.Repeat("</a>", 2_000_000) + "</EventData></Event>\n"
 	tests := []struct {
 		name, input string
 		events      int
@@ -225,8 +243,13 @@ func TestBrokenInputKeepsTheRest(t *testing.T) {
 		{"other root", "<Foo/>\n" + good, 1, []string{"x:1:1: expected <Event>, found <Foo>"}},
 		{"not an event", "just a note\nof two lines\n", 0, []string{"x:1:1: text outside any <Event>"}},
 		{"empty", "", 0, []string{"x:1:1: no <Event> found"}},
-		{"cut in a tag", good + "<Event><System><Provider Name='x", 1, []string{"unexpected end of input in an attribute of <Provider>"}},
-		{"odd UTF-16", "\xff\xfe<\x00E", 0, []string{"x: UTF-16 text has an odd number of bytes"}},
+		{"cut in an attribute", good + "<Event><System><Provider Name='x", 1, []string{fmt.Sprintf("x:%d:33: unexpected end of input in an attribute of <Provider> (opened at %[1]d:16) in the event that starts at %[1]d:1;", next)}},
+		{"cut in a start tag", good + "<Event><System><Provider Name='x'", 1, []string{fmt.Sprintf("x:%d:34: unexpected end of input in the start tag <Provider> (opened at %[1]d:16) in the event that starts at %[1]d:1;", next)}},
+		{"cut in the event tag", good + "<Event xmlns='", 1, []string{fmt.Sprintf("x:%d:15: unexpected end of input in an attribute of <Event> (opened at %[1]d:1);", next)}},
+		{"cut in an element", good + "<Event><System><Channel>Sys", 1, []string{fmt.Sprintf("x:%d:28: unexpected end of input inside <Channel> (opened at %[1]d:16) in the event that starts at %[1]d:1;", next)}},
+		{"odd UTF-16", "\xff\xfe<\x00E", 0, []string{"x:1:1: expected <Event>, found <>", "x:1:2: UTF-16 text has an odd number of bytes (3)"}},
+		{"odd UTF-16 after an event", utf16le(good) + "<", 1, []string{fmt.Sprintf("x:%d:1: UTF-16 text has an odd number of bytes", next)}},
+		{"nested too deep", deep + good, 1, []string{"x:1:208: elements nested more than 64 deep"}},
 		{"bad time", "<Event><System><TimeCreated SystemTime='yesterday'/></System></Event>", 0, []string{"x:1:16: TimeCreated SystemTime \"yesterday\" is not a time"}},
 	}
 	for _, tt := range tests {
@@ -345,4 +368,132 @@ func FuzzText(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+func TestDecodeAcceptsTrailingNULs(t *testing.T) {
+	const ev = "<Event><System><EventID>7</EventID></System></Event>"
+	for name, in := range map[string]string{
+		"EvtRender's NUL":     ev + "\x00",
+		"NULs and whitespace": ev + "\r\n\x00\x00 \x00",
+		"whitespace":          " \n" + ev + "\n\t",
+	} {
+		var dst watcher.Event
+		if err := (XML{}).Decode(&dst, []byte(in)); err != nil || dst.EventID != 7 || dst.Raw != ev {
+			t.Errorf("%s: id %d, raw %q, error %v", name, dst.EventID, dst.Raw, err)
+		}
+	}
+	var dst watcher.Event
+	err := (XML{}).Decode(&dst, []byte(ev+"\x00x"))
+	if se, ok := err.(*SyntaxError); !ok || se.Offset != len(ev)+1 || se.Msg != "unexpected content after </Event>" {
+		t.Errorf("content after a NUL: %#v", err)
+	}
+}
+
+func TestNestingIsCapped(t *testing.T) {
+	nest := func(n int) string { return strings.Repeat("<a>", n) + "x" + strings.Repeat("</a>", n) }
+	const huge = 2_000_000
+	tests := map[string]struct {
+		prefix, suffix string
+		ok             int // the deepest nesting accepted
+	}{
+		// The level below <Event> of the first <a>: 1 under <Event>, 3 in
+		// <Data> and in <UserData>'s element.
+		"under Event":    {"<Event>", "</Event>", 64},
+		"in System":      {"<Event><System>", "</System></Event>", 63},
+		"in a Data":      {"<Event><EventData><Data Name='d'>", "</Data></EventData></Event>", 62},
+		"in UserData":    {"<Event><UserData><X>", "</X></UserData></Event>", 62},
+		"in a Rendering": {"<Event><RenderingInfo><Message>", "</Message></RenderingInfo></Event>", 62},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			var ev watcher.Event
+			if err := (XML{}).Decode(&ev, []byte(tt.prefix+nest(tt.ok)+tt.suffix)); err != nil {
+				t.Errorf("%d levels: %v", tt.ok, err)
+			}
+			for _, n := range []int{tt.ok + 1, huge} {
+				err := (XML{}).Decode(&ev, []byte(tt.prefix+nest(n)+tt.suffix))
+				// The <a> one level too deep.
+				off := len(tt.prefix) + 3*tt.ok
+				if se, ok := err.(*SyntaxError); !ok || se.Msg != "elements nested more than 64 deep" || se.Offset != off {
+					t.Errorf("%d levels: error %#v, want nesting at offset %d", n, err, off)
+				}
+			}
+		})
+	}
+}
+
+// naiveLineCol is lineCol as a full count from the start.
+func naiveLineCol(s string, off int) (int, int) {
+	off = min(off, len(s))
+	start := strings.LastIndexByte(s[:off], '\n') + 1
+	return 1 + strings.Count(s[:off], "\n"), 1 + utf8.RuneCountInString(s[start:off])
+}
+
+func TestLineColCountsOnePass(t *testing.T) {
+	ev := string(readSample(t, "constructed/restore-244-0x80070002.xml"))
+	s := strings.Repeat(ev+"\n<!-- é€ -->\n", 20_000) + strings.Repeat(ev, 500) // and a long last line
+	d := textDecoder{s: s}
+	var offs []int
+	for off := nextEvent(s, 0); off < len(s); off = nextEvent(s, off+1) {
+		offs = append(offs, off)
+	}
+	for i, off := range offs {
+		l, c := d.lineCol(off)
+		if i%997 == 0 || i == len(offs)-1 {
+			if wl, wc := naiveLineCol(s, off); l != wl || c != wc {
+				t.Fatalf("offset %d: %d:%d, want %d:%d", off, l, c, wl, wc)
+			}
+		}
+	}
+	if d.scanned > len(s) {
+		t.Errorf("lineCol scanned %d bytes for %d events in order, over an input of %d: not one pass", d.scanned, len(offs), len(s))
+	}
+	// Back and forth, and into the middle of a character.
+	mid := strings.Index(s, "é") + 1
+	for _, off := range []int{len(s), 5, offs[10], mid, mid + 1, offs[3], len(s) + 10, 0, offs[len(offs)-1] - 1} {
+		l, c := d.lineCol(off)
+		if wl, wc := naiveLineCol(s, off); l != wl || c != wc {
+			t.Errorf("offset %d: %d:%d, want %d:%d", off, l, c, wl, wc)
+		}
+	}
+}
+
+// BenchmarkText decodes exports of growing size: the time per event must
+// stay flat.
+func BenchmarkText(b *testing.B) {
+	ev, err := os.ReadFile(filepath.Join(samples, "constructed/restore-244-0x80070002.xml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{100, 1_000, 10_000, 40_000} {
+		data := []byte("<Events>\n" + strings.Repeat(string(ev)+"\n", n) + "</Events>\n")
+		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				got := 0
+				if err := Text("x", data, func(ev *watcher.Event, pos Pos, err error) error {
+					if err != nil {
+						return err
+					}
+					got++
+					return nil
+				}); err != nil || got != n {
+					b.Fatalf("%d events, error %v", got, err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
+		})
+	}
+}
+
+func TestDecodeCutIsASyntaxError(t *testing.T) {
+	for _, in := range []string{"<Event><System>", "<Event><System><Provider Name='x", "<Event><Sys"} {
+		var ev watcher.Event
+		err := (XML{}).Decode(&ev, []byte(in))
+		var se *SyntaxError
+		if !errors.As(err, &se) || se.Offset != len(in) {
+			t.Errorf("%q: error %#v, want a *SyntaxError at the end", in, err)
+		}
+	}
 }

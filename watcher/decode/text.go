@@ -54,20 +54,27 @@ type Func func(ev *watcher.Event, pos Pos, err error) error
 // source: rendered XML (one event, several, or an <Events> wrapper), Event
 // Viewer "Copy details" text, or Event Viewer's XML view with "- " markers;
 // UTF-8, or UTF-16 with a BOM; LF or CRLF.
+//
+// UTF-16 text with an odd number of bytes is cut: the whole characters are
+// decoded, and the cut is reported at the end of the text.
 func Text(source string, data []byte, fn Func) error {
-	s, err := normalize(data)
-	if err != nil {
-		return fn(nil, Pos{Source: source}, &Error{Source: source, Msg: err.Error()})
-	}
+	s, cut := normalize(data)
 	d := textDecoder{source: source, s: s, fn: fn, ev: new(watcher.Event)}
+	var err error
 	if isEventViewerText(s) {
-		return d.copies()
+		err = d.copies()
+	} else {
+		err = d.xmlStream(0, len(s), nil)
 	}
-	return d.xmlStream(0, len(s), nil)
+	if err != nil || cut == "" {
+		return err
+	}
+	return d.fail(len(d.s), cut)
 }
 
-// normalize returns data as UTF-8 text with LF line ends.
-func normalize(data []byte) (string, error) {
+// normalize returns data as UTF-8 text with LF line ends and, for UTF-16
+// text cut in half a character, a message saying so.
+func normalize(data []byte) (string, string) {
 	switch {
 	case bytes.HasPrefix(data, []byte{0xEF, 0xBB, 0xBF}):
 		data = data[3:]
@@ -78,10 +85,10 @@ func normalize(data []byte) (string, error) {
 	case len(data) >= 4 && data[0] != 0 && data[1] == 0 && data[2] != 0 && data[3] == 0:
 		return normalizeUTF16(data, false) // UTF-16LE without a BOM
 	}
-	return NormalizeNewlines(string(data)), nil
+	return NormalizeNewlines(string(data)), ""
 }
 
-func normalizeUTF16(b []byte, bigEndian bool) (string, error) {
+func normalizeUTF16(b []byte, bigEndian bool) (string, string) {
 	u := make([]uint16, len(b)/2)
 	for i := range u {
 		if bigEndian {
@@ -92,9 +99,9 @@ func normalizeUTF16(b []byte, bigEndian bool) (string, error) {
 	}
 	s := NormalizeNewlines(string(utf16.Decode(u)))
 	if len(b)%2 != 0 {
-		return s, fmt.Errorf("UTF-16 text has an odd number of bytes (%d); the input is cut", len(b))
+		return s, fmt.Sprintf("UTF-16 text has an odd number of bytes (%d): it ends in half a character, which is dropped; the input is cut", len(b))
 	}
-	return s, nil
+	return s, ""
 }
 
 // NormalizeNewlines turns CRLF and lone CR into LF, as XML requires of
@@ -111,17 +118,49 @@ type textDecoder struct {
 	s      string
 	fn     Func
 	ev     *watcher.Event
+	at     textPos // the last position lineCol computed
+	// scanned counts the bytes lineCol looked at, for tests.
+	scanned int
 }
 
+// textPos is a byte offset of the text with its 1-based line and column.
+type textPos struct{ off, line, col int }
+
 // lineCol converts a byte offset of d.s into a 1-based line and column,
-// counting columns in characters.
+// counting columns in characters. It counts from the last offset it was
+// asked for, so walking an input's events in order costs one pass over
+// it.
 func (d *textDecoder) lineCol(off int) (int, int) {
-	if off > len(d.s) {
-		off = len(d.s)
+	off = min(max(off, 0), len(d.s))
+	at := d.at
+	if at.line == 0 {
+		at = textPos{0, 1, 1}
 	}
-	line := 1 + strings.Count(d.s[:off], "\n")
-	start := strings.LastIndexByte(d.s[:off], '\n') + 1
-	return line, 1 + utf8.RuneCountInString(d.s[start:off])
+	if off >= at.off {
+		seg := d.s[at.off:off]
+		d.scanned += len(seg)
+		if n := strings.Count(seg, "\n"); n > 0 {
+			at.line += n
+			seg = seg[strings.LastIndexByte(seg, '\n')+1:]
+			at.col = 1
+		}
+		at.col += utf8.RuneCountInString(seg)
+	} else {
+		// Back: uncount the lines in between, then find the start of
+		// the line.
+		seg := d.s[off:at.off]
+		at.line -= strings.Count(seg, "\n")
+		start := strings.LastIndexByte(d.s[:off], '\n') + 1
+		d.scanned += len(seg) + off - start
+		at.col = 1 + utf8.RuneCountInString(d.s[start:off])
+	}
+	at.off = off
+	// Only remember a character boundary: counting on from the middle of
+	// a character would count its bytes as characters.
+	if off == len(d.s) || utf8.RuneStart(d.s[off]) {
+		d.at = at
+	}
+	return at.line, at.col
 }
 
 func (d *textDecoder) fail(off int, msg string) error {
@@ -129,16 +168,25 @@ func (d *textDecoder) fail(off int, msg string) error {
 	return d.fn(nil, Pos{Source: d.source, Line: l, Col: c}, &Error{Source: d.source, Line: l, Col: c, Msg: msg})
 }
 
-// syntax reports a parser error, naming where an unclosed element opened.
-func (d *textDecoder) syntax(err error) error {
+// syntax reports a parser error in the event that starts at offset start.
+// The error is placed where the parser stopped; for an input that ends
+// inside the event, the message also says where the event and the
+// unclosed element started.
+func (d *textDecoder) syntax(err error, start int) error {
 	switch e := err.(type) {
 	case *openError:
-		l, c := d.lineCol(e.Opened)
-		return d.fail(e.Offset, fmt.Sprintf("%s (opened at %d:%d); the input is cut or not well-formed", e.Msg, l, c))
+		// In order, so lineCol counts forward.
+		el, ec := d.lineCol(start)
+		ol, oc := d.lineCol(e.Opened)
+		in := ""
+		if e.Opened != start {
+			in = fmt.Sprintf(" in the event that starts at %d:%d", el, ec)
+		}
+		return d.fail(e.Offset, fmt.Sprintf("%s (opened at %d:%d)%s; the input is cut or not well-formed", e.Msg, ol, oc, in))
 	case *SyntaxError:
 		return d.fail(e.Offset, e.Msg)
 	}
-	return d.fail(0, err.Error())
+	return d.fail(start, err.Error())
 }
 
 // xmlStream decodes the events in d.s[from:to]. hdr, if set, fills what an
@@ -186,7 +234,7 @@ func (d *textDecoder) xmlStream(from, to int, hdr *header) error {
 		start := p.pos
 		found = true
 		if err := p.event(d.ev); err != nil {
-			if err := d.syntax(err); err != nil {
+			if err := d.syntax(err, start); err != nil {
 				return err
 			}
 			p.pos = nextEvent(seg, start+1)

@@ -5,13 +5,15 @@
 // purpose-built scanner rather than encoding/xml: it lives on the daemon's
 // hot path, it must accept what Windows really emits (control characters
 // such as U+0003 that are not legal XML 1.0, Event Viewer's unescaped
-// VolumesInfo markup) and it reports truncation with the element that was
-// left open. Text is the entry point for whole inputs: files with an
-// <Events> wrapper or several events, Event Viewer "Copy details" text and
-// XML view, UTF-16 and CRLF.
+// VolumesInfo markup), it reports truncation with the element that was
+// left open, and it refuses elements nested deeper than real events nest.
+// Text is the entry point for whole inputs: files with an <Events> wrapper
+// or several events, Event Viewer "Copy details" text and XML view, UTF-16
+// and CRLF.
 package decode
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -24,7 +26,8 @@ type XML struct{}
 var _ watcher.Decoder = XML{}
 
 // Decode fills dst from one <Event> element in raw. Leading and trailing
-// whitespace, an XML declaration and comments are allowed around it.
+// whitespace, an XML declaration and comments are allowed around it, and
+// NUL bytes after it (EvtRender's buffer ends in one).
 func (XML) Decode(dst *watcher.Event, raw []byte) error {
 	s := string(raw)
 	p := parser{s: s}
@@ -35,7 +38,15 @@ func (XML) Decode(dst *watcher.Event, raw []byte) error {
 	if err := p.event(dst); err != nil {
 		return err
 	}
-	p.skipMisc()
+	// EvtRender's buffer ends in a NUL character, which callers may pass
+	// on.
+	for {
+		p.skipMisc()
+		if p.pos == len(s) || s[p.pos] != 0 {
+			break
+		}
+		p.pos++
+	}
 	if p.pos < len(s) {
 		return p.errorf(p.pos, "unexpected content after </Event>")
 	}
@@ -50,9 +61,14 @@ type SyntaxError struct {
 
 func (e *SyntaxError) Error() string { return e.Msg }
 
+// maxDepth is how deep elements may nest below <Event>. Real events nest
+// a few levels; the cap keeps hostile input from exhausting the stack.
+const maxDepth = 64
+
 type parser struct {
-	s   string
-	pos int
+	s     string
+	pos   int
+	depth int // elements open below <Event>
 }
 
 func (p *parser) errorf(off int, msg string) error {
@@ -129,7 +145,7 @@ func (p *parser) startTag() (tag, error) {
 		if c == '"' || c == '\'' {
 			e := strings.IndexByte(p.s[k+1:], c)
 			if e < 0 {
-				return t, p.errorf(len(p.s), "unexpected end of input in an attribute of <"+t.name+">")
+				return t, p.cut(t, "unexpected end of input in an attribute of <"+t.name+">")
 			}
 			k += e + 2
 			continue
@@ -148,7 +164,7 @@ func (p *parser) startTag() (tag, error) {
 		}
 		k++
 	}
-	return t, p.errorf(len(p.s), "unexpected end of input in the start tag <"+t.name+">")
+	return t, p.cut(t, "unexpected end of input in the start tag <"+t.name+">")
 }
 
 // attr returns the unescaped value of attribute name in a tag's attribute
@@ -249,7 +265,7 @@ func (p *parser) text(t tag) (string, error) {
 		default:
 			c, err := p.startTag()
 			if err != nil {
-				if se, ok := err.(*SyntaxError); ok && se.Offset == len(p.s) {
+				if _, ok := err.(*openError); ok {
 					return "", p.eof(t)
 				}
 				return "", err
@@ -257,6 +273,9 @@ func (p *parser) text(t tag) (string, error) {
 			markup = true
 			if !c.selfClose {
 				depth++
+				if p.depth+depth > maxDepth {
+					return "", p.tooDeep(c.off)
+				}
 			}
 		}
 		j := strings.IndexByte(p.s[p.pos:], '<')
@@ -269,14 +288,27 @@ func (p *parser) text(t tag) (string, error) {
 }
 
 func (p *parser) eof(t tag) error {
-	return &openError{SyntaxError{Offset: len(p.s), Msg: "unexpected end of input inside " + open(t)}, t.off}
+	return p.cut(t, "unexpected end of input inside "+open(t))
 }
 
-// openError is an end of input inside an element; Opened is where the
-// element started.
+// cut reports the end of input inside t or its start tag.
+func (p *parser) cut(t tag, msg string) error {
+	return &openError{SyntaxError{Offset: len(p.s), Msg: msg}, t.off}
+}
+
+// openError is an end of input inside an element or its start tag;
+// Opened is where the element started.
 type openError struct {
 	SyntaxError
 	Opened int
+}
+
+func (e *openError) Unwrap() error { return &e.SyntaxError }
+
+// tooDeep reports an element nested more than maxDepth levels below
+// <Event>.
+func (p *parser) tooDeep(off int) error {
+	return p.errorf(off, fmt.Sprintf("elements nested more than %d deep", maxDepth))
 }
 
 // endTag consumes </name>, which must close t.
@@ -330,7 +362,13 @@ func (p *parser) children(t tag, fn func(c tag) error) error {
 			if err != nil {
 				return err
 			}
-			if err := fn(c); err != nil {
+			if p.depth >= maxDepth {
+				return p.tooDeep(c.off)
+			}
+			p.depth++
+			err = fn(c)
+			p.depth--
+			if err != nil {
 				return err
 			}
 		}
@@ -353,6 +391,7 @@ func (p *parser) event(ev *watcher.Event) error {
 		return p.errorf(t.off, "expected <Event>, found <"+t.name+">")
 	}
 	ev.Reset()
+	p.depth = 0
 	err = p.children(t, func(c tag) error {
 		switch c.name {
 		case "System":

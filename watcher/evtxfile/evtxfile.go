@@ -3,14 +3,53 @@
 //
 // It is for offline use (logmedic test, folder sources): the EventLog
 // service holds live logs open, and the daemon reads live channels through
-// EvtSubscribe instead. Each record's Raw is an EvtRender-style XML
-// rendering, so rules, templates and reports see one form.
+// EvtSubscribe instead.
+//
+// # Damaged files
+//
+// The parser can allocate without bound on a damaged record, which
+// recover() cannot stop. So a chunk reaches it only once the chunk's
+// header checksum (CRC-32 of bytes 0-120 and 128-512) and event records
+// checksum (CRC-32 of the records, from 512 to the free space offset)
+// match, and the chunk's slack past its records is zeroed first: the
+// parser sees only checked bytes. A chunk that fails is reported and
+// skipped whole, although some of its records may be readable. A file
+// flagged NoCRC32 stores 0 for the checksums it did not compute: those
+// chunks cannot be checked and are parsed as they are. Checksums catch
+// damage, not forgery: a crafted file with valid checksums reaches the
+// parser.
+//
+// A file that ends inside a chunk is reported; the chunk's records are
+// read only if they all lie before the cut.
+//
+// # Rendering
+//
+// Each record's Raw is XML that logmedic renders from the parsed record
+// with watcher.AppendXML, in EvtRender's layout, so rules, templates and
+// reports see one form. It is not what EvtRender returns for the record:
+// the parser drops the BinXML types of values, so in EventData and
+// UserData
+//   - HexInt32 and HexInt64 values are decimal (999, not 0x3e7), as the
+//     parser gives them like UInt32 and UInt64;
+//   - FILETIME values are seconds since 1970 with a fraction
+//     (1530902264.4858177, not 2018-07-06T18:37:44.4858177Z), to about
+//     240 ns, as the parser gives them like Real64;
+//   - GUID values have no braces, as the parser gives them like strings;
+//   - rarer types (Int8, Int16, SizeT, SYSTEMTIME, most arrays) are in
+//     the parser's own form.
+//
+// The System fields are read by name and are written as EvtRender writes
+// them (Keywords in hex, GUIDs in braces, TimeCreated from the record
+// header's FILETIME). A rule on an EventData value of the types above sees
+// other text offline than from the daemon.
 package evtxfile
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math"
 	"strconv"
@@ -28,93 +67,203 @@ import (
 const Magic = "ElfFile\x00"
 
 const (
-	chunkSize  = 0x10000
-	chunkMagic = "ElfChnk\x00"
+	chunkSize       = 0x10000
+	chunkHeaderSize = 0x200
+	chunkMagic      = "ElfChnk\x00"
+	// flagNoCRC32 in the file header says the checksums were not
+	// computed.
+	flagNoCRC32 = 0x4
 )
 
 // Read decodes every record of the .evtx file r, named source, calling fn
-// for each event in file order. A damaged chunk is reported to fn as an
-// error naming the chunk and its offset, and reading goes on with the next
-// chunk.
+// for each event in file order.
+//
+// Only chunks whose checksums match are parsed. A damaged chunk, or one
+// the file ends inside, is reported to fn as an error naming the chunk and
+// its offset, and reading goes on with the next chunk.
 func Read(source string, r io.ReadSeeker, fn decode.Func) error {
-	var hdr evtx.EVTXHeader
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return fn(nil, decode.Pos{Source: source}, &decode.Error{Source: source, Msg: err.Error()})
+	fail := func(where, msg string) error {
+		return fn(nil, decode.Pos{Source: source, Where: where}, &decode.Error{Source: source, Where: where, Msg: msg})
 	}
-	if err := binary.Read(r, binary.LittleEndian, &hdr); err != nil {
-		return fn(nil, decode.Pos{Source: source}, &decode.Error{Source: source, Msg: "file header: " + err.Error()})
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return fail("", err.Error())
+	}
+	var fh [128]byte
+	if n, err := io.ReadFull(r, fh[:]); err != nil {
+		switch {
+		case err != io.ErrUnexpectedEOF && err != io.EOF:
+			return fail("", "read file header: "+err.Error())
+		case n < len(Magic) || string(fh[:len(Magic)]) != Magic:
+			return fail("", "not an .evtx file (bad file header magic)")
+		}
+		return fail("", "file ends inside its header")
+	}
+	var hdr evtx.EVTXHeader
+	if err := binary.Read(bytes.NewReader(fh[:]), binary.LittleEndian, &hdr); err != nil {
+		return fail("", "file header: "+err.Error())
 	}
 	if string(hdr.Magic[:]) != Magic {
-		return fn(nil, decode.Pos{Source: source}, &decode.Error{Source: source, Msg: "not an .evtx file (bad file header magic)"})
+		return fail("", "not an .evtx file (bad file header magic)")
+	}
+	rd := reader{source: source, fn: fn, noCRC: hdr.FileFlags&flagNoCRC32 != 0, chunks: int(hdr.ChunkCount)}
+	headerSize := int64(hdr.HeaderBlockSize)
+	if sum := crc32.ChecksumIEEE(fh[:120]); rd.mismatch(hdr.CheckSum, sum) {
+		// The chunks carry their own checksums: read them where Windows
+		// puts them.
+		if err := fail("file header", fmt.Sprintf("checksum mismatch (stored 0x%08X, computed 0x%08X); its block size and chunk count are not used", hdr.CheckSum, sum)); err != nil {
+			return err
+		}
+		headerSize, rd.chunks = 0, 0
 	}
 	if hdr.MajorVersion != 3 {
-		return fn(nil, decode.Pos{Source: source}, &decode.Error{Source: source, Msg: fmt.Sprintf("unsupported .evtx version %d.%d", hdr.MajorVersion, hdr.MinorVersion)})
+		return fail("", fmt.Sprintf("unsupported .evtx version %d.%d", hdr.MajorVersion, hdr.MinorVersion))
 	}
-	ev := new(watcher.Event)
-	var raw []byte
-	headerSize := int64(hdr.HeaderBlockSize)
 	if headerSize == 0 {
 		headerSize = 0x1000
 	}
+	buf := make([]byte, chunkSize)
 	for i := 0; ; i++ {
 		off := headerSize + int64(i)*chunkSize
 		where := fmt.Sprintf("chunk %d (offset 0x%X)", i, off)
-		chunk, err := evtx.NewChunk(r, off)
-		if err != nil {
-			if i > 0 && isEOF(err) {
-				return nil
+		n, err := readAt(r, off, buf)
+		switch {
+		case n == 0 && err == io.EOF:
+			if i == 0 {
+				return fail("", "file ends before its first chunk")
 			}
-			if isEOF(err) {
-				return fn(nil, decode.Pos{Source: source}, &decode.Error{Source: source, Where: where, Msg: "file ends before its first chunk"})
+			if i < rd.chunks {
+				return fail(where, fmt.Sprintf("file ends where this chunk should start, but its header counts %d chunks: the file is cut", rd.chunks))
 			}
-			if err := fn(nil, decode.Pos{Source: source, Where: where}, &decode.Error{Source: source, Where: where, Msg: err.Error()}); err != nil {
-				return err
-			}
-			continue
+			return nil
+		case err != nil && err != io.ErrUnexpectedEOF:
+			return fail(where, "read: "+err.Error())
 		}
-		if string(chunk.Header.Magic[:]) != chunkMagic {
-			if chunk.Header == (evtx.ChunkHeader{}) || i >= int(hdr.ChunkCount) {
-				// Never written, or slack past the chunks the file
-				// header counts.
-				continue
-			}
-			if err := fn(nil, decode.Pos{Source: source, Where: where}, &decode.Error{Source: source, Where: where, Msg: fmt.Sprintf("bad chunk magic %q; chunk skipped", chunk.Header.Magic[:])}); err != nil {
-				return err
-			}
-			continue
+		if err := rd.chunk(i, off, buf, n); err != nil {
+			return err
 		}
-		if chunk.Header.LastEventRecID == math.MaxUint64 {
-			continue // empty chunk
-		}
-		records, err := parseChunk(chunk)
-		if want := chunk.Header.LastEventRecNumber - chunk.Header.FirstEventRecNumber + 1; err == nil && uint64(len(records)) < want {
-			// The parser stops quietly at the first damaged record.
-			err = fmt.Errorf("header lists %d records (%d to %d) but only %d could be read; the rest of the chunk is damaged",
-				want, chunk.Header.FirstEventRecID, chunk.Header.LastEventRecID, len(records))
-		}
-		if err != nil {
-			if err := fn(nil, decode.Pos{Source: source, Where: where}, &decode.Error{Source: source, Where: where, Msg: err.Error()}); err != nil {
-				return err
-			}
-		}
-		for n, rec := range records {
-			pos := decode.Pos{Source: source, Where: fmt.Sprintf("chunk %d record %d", i, rec.Header.RecordID)}
-			if err := convert(ev, rec, &raw); err != nil {
-				e := &decode.Error{Source: source, Where: fmt.Sprintf("chunk %d (offset 0x%X) record %d (#%d in chunk)", i, off, rec.Header.RecordID, n), Msg: err.Error()}
-				if err := fn(nil, pos, e); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := fn(ev, pos, nil); err != nil {
-				return err
-			}
+		if n < chunkSize {
+			return nil // the file ends inside this chunk
 		}
 	}
 }
 
-func isEOF(err error) bool {
-	return err == io.EOF || err == io.ErrUnexpectedEOF || strings.Contains(err.Error(), "EOF")
+// readAt reads the chunk at off into b. A chunk the file ends inside
+// gives the bytes read and io.ErrUnexpectedEOF.
+func readAt(r io.ReadSeeker, off int64, b []byte) (int, error) {
+	if _, err := r.Seek(off, io.SeekStart); err != nil {
+		return 0, err
+	}
+	return io.ReadFull(r, b)
+}
+
+// reader reads one file's chunks.
+type reader struct {
+	source string
+	fn     decode.Func
+	noCRC  bool // the file header's NoCRC32 flag
+	chunks int  // the chunk count of the file header
+	ev     watcher.Event
+	xml    []byte
+}
+
+// mismatch reports whether a stored checksum differs from the computed
+// one. A file flagged NoCRC32 stores 0 for the checksums it did not
+// compute: those cannot be verified.
+func (rd *reader) mismatch(stored, computed uint32) bool {
+	return stored != computed && (stored != 0 || !rd.noCRC)
+}
+
+// chunk reads chunk i at offset off, whose first n bytes are in b: n is
+// less than chunkSize when the file ends inside the chunk.
+func (rd *reader) chunk(i int, off int64, b []byte, n int) error {
+	where := fmt.Sprintf("chunk %d (offset 0x%X)", i, off)
+	fail := func(msg string) error {
+		if n < chunkSize {
+			msg = fmt.Sprintf("file ends %d bytes into this chunk: the file is cut; %s", n, msg)
+		}
+		return rd.fn(nil, decode.Pos{Source: rd.source, Where: where}, &decode.Error{Source: rd.source, Where: where, Msg: msg})
+	}
+	if n < chunkHeaderSize {
+		return fail("chunk skipped")
+	}
+	clear(b[n:])
+	var h evtx.ChunkHeader
+	if err := binary.Read(bytes.NewReader(b), binary.LittleEndian, &h); err != nil {
+		return fail(err.Error())
+	}
+	if string(h.Magic[:]) != chunkMagic {
+		if h == (evtx.ChunkHeader{}) || i >= rd.chunks {
+			// Never written, or slack past the chunks the file header
+			// counts.
+			if n < chunkSize {
+				return fail("the chunk is unused")
+			}
+			return nil
+		}
+		return fail(fmt.Sprintf("bad chunk magic %q; chunk skipped", h.Magic[:]))
+	}
+	sum := crc32.NewIEEE()
+	sum.Write(b[:120])
+	sum.Write(b[128:chunkHeaderSize])
+	if rd.mismatch(h.CheckSum, sum.Sum32()) {
+		return fail(fmt.Sprintf("chunk header checksum mismatch (stored 0x%08X, computed 0x%08X); chunk skipped", h.CheckSum, sum.Sum32()))
+	}
+	if h.LastEventRecID == math.MaxUint64 {
+		if n < chunkSize {
+			return fail("the chunk is empty")
+		}
+		return nil // empty chunk
+	}
+	records := fmt.Sprintf("its %d records (%d to %d)", h.LastEventRecNumber-h.FirstEventRecNumber+1, h.FirstEventRecID, h.LastEventRecID)
+	free := int(binary.LittleEndian.Uint32(b[48:]))
+	stored := h.EventRecordCheckSum
+	switch {
+	case free < chunkHeaderSize || free > chunkSize:
+		return fail(fmt.Sprintf("end of records 0x%X is outside the chunk; %s are skipped", free, records))
+	case free > n:
+		return fail(fmt.Sprintf("%s end at 0x%X and are skipped", records, free))
+	}
+	if computed := crc32.ChecksumIEEE(b[chunkHeaderSize:free]); rd.mismatch(stored, computed) {
+		return fail(fmt.Sprintf("event records checksum mismatch (stored 0x%08X, computed 0x%08X); %s are skipped", stored, computed, records))
+	}
+	if n < chunkSize {
+		if err := fail(fmt.Sprintf("%s end before the cut and are read", records)); err != nil {
+			return err
+		}
+	}
+	// The parser sees only checked bytes.
+	clear(b[free:])
+	return rd.records(i, off, b, h)
+}
+
+// records parses the checked chunk i and passes its events to fn.
+func (rd *reader) records(i int, off int64, b []byte, h evtx.ChunkHeader) error {
+	where := fmt.Sprintf("chunk %d (offset 0x%X)", i, off)
+	recs, err := parseChunk(&evtx.Chunk{Header: h, Fd: bytes.NewReader(b)})
+	if want := h.LastEventRecNumber - h.FirstEventRecNumber + 1; err == nil && uint64(len(recs)) < want {
+		// The parser stops quietly at the first record it cannot read.
+		err = fmt.Errorf("header lists %d records (%d to %d) but only %d could be read; the rest of the chunk is damaged",
+			want, h.FirstEventRecID, h.LastEventRecID, len(recs))
+	}
+	if err != nil {
+		if err := rd.fn(nil, decode.Pos{Source: rd.source, Where: where}, &decode.Error{Source: rd.source, Where: where, Msg: err.Error()}); err != nil {
+			return err
+		}
+	}
+	for n, rec := range recs {
+		pos := decode.Pos{Source: rd.source, Where: fmt.Sprintf("chunk %d record %d", i, rec.Header.RecordID)}
+		if err := convert(&rd.ev, rec, &rd.xml); err != nil {
+			e := &decode.Error{Source: rd.source, Where: fmt.Sprintf("%s record %d (#%d in chunk)", where, rec.Header.RecordID, n), Msg: err.Error()}
+			if err := rd.fn(nil, pos, e); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := rd.fn(&rd.ev, pos, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // parseChunk parses one chunk, turning a parser panic on corrupt data into

@@ -638,7 +638,7 @@ func ops(c *errs, n *yaml.Node, where string, depth int) []match.Op {
 				c.at(kv.val, "%s: expected a number, found %s", w, kind(kv.val))
 				continue
 			}
-			op.Num = f
+			op.Num, op.Str = f, kv.val.Value // Str keeps integers above 2^53 exact
 		}
 		out = append(out, op)
 	}

@@ -129,7 +129,7 @@ func TestCloneIsIndependent(t *testing.T) {
 }
 
 func TestLevelNames(t *testing.T) {
-	for l, name := range map[uint8]string{0: "information", 1: "critical", 2: "error", 3: "warning", 4: "information", 5: "verbose", 9: "level9"} {
+	for l, name := range map[uint8]string{0: "information", 1: "critical", 2: "error", 3: "warning", 4: "information", 5: "verbose", 6: "level6", 9: "level9", 255: "level255"} {
 		if got := LevelName(l); got != name {
 			t.Errorf("LevelName(%d) = %s, want %s", l, got, name)
 		}
@@ -185,4 +185,72 @@ func FuzzAppendCodes(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestAppendCodesContext(t *testing.T) {
+	tests := []struct {
+		name string
+		ev   Event
+		want []string
+	}{
+		{"logon ID in a message", Event{Rendering: Rendering{Message: "Subject:\n\tSecurity ID:\t\tSYSTEM\n\tLogon ID:\t\t0x8A3B1F20\n"}}, nil},
+		{"camel-case ID names", Event{Rendering: Rendering{Message: "error in LogonId 0x8A3B1F20, ProcessID=0x8000AB12, AccessMask: 0x80000000"}}, nil},
+		{"bare hex in text", Event{Rendering: Rendering{Message: "copied 0x80000000 bytes"}}, nil},
+		{"ID veto beats quotes", Event{Rendering: Rendering{Message: "Logon ID: '0x8A3B1F20'"}}, nil},
+		{"quoted attribute without a code name", Event{EventData: []Field{{"Info", `<Item Attrs="0x80000020" />`}}}, nil},
+		{"positional logon ID shape in text", Event{EventData: []Field{{"", "session 0x8A3B1F20 opened"}}}, nil},
+		{"named logon ID", Event{EventData: []Field{{"TargetLogonId", "0x8a3b1f20"}}}, nil},
+		{"HTTP status", Event{EventData: []Field{{"StatusCode", "404"}, {"HttpStatusCode", "500"}}}, nil},
+		{"result enum", Event{EventData: []Field{{"Result", "1"}, {"ReturnValue", "2"}, {"ExitCode", "1"}}}, nil},
+		{"exit code is no code field", Event{EventData: []Field{{"ExitCode", "3221225477"}}}, nil},
+		{"bare DPM hex without the failure bit", Event{Rendering: Rendering{Message: "HResult: 00000001 size: 80780049"}}, nil},
+
+		{"status code as hex or failing decimal", Event{EventData: []Field{{"StatusCode", "0x80190194"}, {"Status Code", "2149122452"}}},
+			[]string{"0x80190194@StatusCode", "0x80190194@Status Code"}},
+		{"NTSTATUS in decimal from .evtx", Event{EventData: []Field{{"Status", "3221226341"}, {"SubStatus", "3221225572"}}},
+			[]string{"0xC0000365@Status", "0xC0000064@SubStatus"}},
+		{"names with spaces and underscores", Event{EventData: []Field{{"Error Code", "0x80508023"}, {"Detailed_HRESULT", "2147942405"}, {"hresult-value", "x"}}},
+			[]string{"0x80508023@Error Code", "0x80070005@Detailed_HRESULT"}},
+		{"whole positional value", Event{EventData: []Field{{"", "0x80070005"}, {"", "0x8a3b1f2"}}},
+			[]string{"0x80070005@Data[1]"}},
+		{"result fields with the failure bit", Event{EventData: []Field{{"Result", "0x8004230F"}, {"ReturnValue", "2147942405"}}},
+			[]string{"0x8004230F@Result", "0x80070005@ReturnValue"}},
+		{"hr= without spaces", Event{EventData: []Field{{"Detail", "hr=0x80070005"}, {"Call", "CreateFile:hr=0x80070002;"}}},
+			[]string{"0x80070005@Detail", "0x80070002@Call"}},
+		{"DPM and MARS form", Event{Rendering: Rendering{Message: "Backup failed. HResult: 80780049 DetailedHResult: 8007007B"}},
+			[]string{"0x80780049@Message", "0x8007007B@Message"}},
+		{"DPM form with =", Event{EventData: []Field{{"Details", "HResult=80780049"}}},
+			[]string{"0x80780049@Details"}},
+		{"code keywords", Event{Rendering: Rendering{Message: "WSB Error Code: 0x807800A1\nStatus: 0xC000006D Sub Status: 0xC000006A\nCreateFile returned 0x80070005; failure reason 0x8007045D"}},
+			[]string{"0x807800A1@Message", "0xC000006D@Message", "0xC000006A@Message", "0x80070005@Message", "0x8007045D@Message"}},
+		{"code field with trailing text", Event{EventData: []Field{{"HRESULT", "0x80070005 (Access is denied.)"}}},
+			[]string{"0x80070005@HRESULT"}},
+		{"text inside XML in a field, attributes once", Event{EventData: []Field{{"VolumesInfo", `<V Name="C:" HResult="0x80070005"><Msg>failed with 0x80070002</Msg></V>`}}},
+			[]string{"0x80070005@VolumesInfo[C:].HResult", "0x80070002@VolumesInfo"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := codeList(&tt.ev); !slices.Equal(got, tt.want) {
+				t.Errorf("codes:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAppendCodesAllocatesOnlyResults(t *testing.T) {
+	ev := &Event{
+		EventData: []Field{
+			{"HRESULT", "0x807800b4"}, {"Error Code", "0x80508023"}, {"SubjectLogonId", "0x3e7"},
+			{"", "the writer failed with 0x800423F4 after 3 tries"}, {"Detail", "hr=0x80070005"},
+			{"AVeryLongFieldNameThatGoesOnAndOnBeyondTheBufferForNormalizedNamesErrorCode", "0x80070002"},
+		},
+		Rendering: Rendering{Message: "Logon ID: 0x8A3B1F20. HResult: 80780049 DetailedHResult: 8007007B"},
+	}
+	dst := make([]Code, 0, 16)
+	if n := testing.AllocsPerRun(100, func() { dst = AppendCodes(dst[:0], ev) }); n != 0 {
+		t.Errorf("AppendCodes allocates %.1f times per event", n)
+	}
+	if len(dst) != 7 {
+		t.Errorf("found %d codes, want 7: %v", len(dst), dst)
+	}
 }

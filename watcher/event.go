@@ -109,8 +109,11 @@ const (
 
 var levelNames = [...]string{"information", "critical", "error", "warning", "information", "verbose"}
 
-// LevelName returns the lower-case name of a level; level 0 (LogAlways),
-// which Event Viewer shows as Information, is "information".
+// LevelName returns the lower-case name of a level: "critical" (1),
+// "error" (2), "warning" (3), "information" (4) or "verbose" (5). Level 0
+// (LogAlways), which Event Viewer shows as Information, is "information".
+// Levels above 5 (6-15 are reserved, 16-255 provider-defined) are "level"
+// and the number ("level6", "level16"); ParseLevel does not read them back.
 func LevelName(level uint8) string {
 	if int(level) < len(levelNames) {
 		return levelNames[level]

@@ -11,10 +11,6 @@ import (
 	"github.com/logmedic/logmedic/watcher"
 )
 
-// Parse reads a code in any form an admin may copy it in; see
-// watcher.ParseCode.
-func Parse(s string) (uint32, error) { return watcher.ParseCode(s) }
-
 // Lookup returns the catalog entry for a code.
 func Lookup(code uint32) (Entry, bool) {
 	for _, e := range catalog {
@@ -32,28 +28,32 @@ func Known() []Entry {
 	return k
 }
 
-// Fields is a code split into its parts.
+// Fields is a code split into its parts, read as an HRESULT, with what
+// the NTSTATUS layout would read where the value also fits it.
 type Fields struct {
-	Failure  bool   // severity bit (31)
-	Customer bool   // customer bit (29)
-	NTStatus bool   // both top bits set: the NTSTATUS error layout
-	Facility uint16 // bits 16-26 (HRESULT) or 16-27 (NTSTATUS)
-	Code     uint16 // bits 0-15
+	Failure    bool   // severity bit (31)
+	Customer   bool   // customer bit (29)
+	NT         bool   // bit 28 (FACILITY_NT_BIT): HRESULT_FROM_NT of the NTSTATUS v &^ 0x10000000
+	NTStatus   bool   // bits 31 and 30 set: the value also has the NTSTATUS error layout
+	Facility   uint16 // HRESULT facility, bits 16-26
+	NTFacility uint16 // NTSTATUS facility, bits 16-27
+	Code       uint16 // bits 0-15
 }
+
+// ntBit is FACILITY_NT_BIT, which HRESULT_FROM_NT sets.
+const ntBit = 0x10000000
 
 // Split decodes the fields of a code.
 func Split(v uint32) Fields {
-	f := Fields{
-		Failure:  v&0x80000000 != 0,
-		Customer: v&0x20000000 != 0,
-		NTStatus: v&0xC0000000 == 0xC0000000,
-		Facility: uint16(v>>16) & 0x7FF,
-		Code:     uint16(v),
+	return Fields{
+		Failure:    v&0x80000000 != 0,
+		Customer:   v&0x20000000 != 0,
+		NT:         v&ntBit != 0,
+		NTStatus:   v&0xC0000000 == 0xC0000000,
+		Facility:   uint16(v>>16) & 0x7FF,
+		NTFacility: uint16(v>>16) & 0xFFF,
+		Code:       uint16(v),
 	}
-	if f.NTStatus {
-		f.Facility = uint16(v>>16) & 0xFFF
-	}
-	return f
 }
 
 // FacilityName names an HRESULT facility, as winerror.h does.
@@ -106,32 +106,42 @@ var win32 = map[uint16][2]string{
 }
 
 // Explain writes what is known of a code, in the form logmedic explain
-// prints and templates embed.
+// prints and templates embed. Every code is decoded as an HRESULT; when
+// bit 28 is set it is also named as the NTSTATUS that HRESULT_FROM_NT
+// mapped, and when both top bits are set (and bit 28 is clear) its fields
+// in the NTSTATUS error layout follow, since the value alone cannot tell
+// an NTSTATUS from such an HRESULT (SPP's 0xC004F014).
 func Explain(v uint32) string {
 	var b strings.Builder
 	f := Split(v)
 	fmt.Fprintf(&b, "%s  (unsigned %d, signed %d, insert %%%%%d)\n", watcher.FormatCode(v), v, int32(v), v)
 	e, known := Lookup(v)
+	sev := "success"
+	if f.Failure {
+		sev = "failure"
+	}
+	name := FacilityName(f.Facility)
+	if name == "" {
+		name = "unknown facility"
+	}
+	fmt.Fprintf(&b, "severity:  %s\nfacility:  %d (0x%X) %s\ncode:      %d (0x%04X)\n", sev, f.Facility, f.Facility, name, f.Code, f.Code)
 	switch {
+	case f.NT:
+		nt := v &^ ntBit
+		fmt.Fprintf(&b, "ntstatus:  bit 28 (FACILITY_NT_BIT) is set: HRESULT_FROM_NT of NTSTATUS %s (facility 0x%X, code 0x%04X)\n",
+			watcher.FormatCode(nt), nt>>16&0xFFF, f.Code)
 	case f.NTStatus:
-		fmt.Fprintf(&b, "layout:    NTSTATUS error (severity bits 11), facility 0x%X, code 0x%04X\n", f.Facility, f.Code)
-	default:
-		sev := "success"
-		if f.Failure {
-			sev = "failure"
+		fmt.Fprintf(&b, "ntstatus:  also the NTSTATUS error layout (severity bits 11): facility 0x%X, code 0x%04X\n", f.NTFacility, f.Code)
+	case f.Facility == 7:
+		if w, ok := win32[f.Code]; ok {
+			fmt.Fprintf(&b, "win32:     %s: %s\n", w[0], w[1])
+		} else {
+			fmt.Fprintf(&b, "win32:     error %d\n", f.Code)
 		}
-		name := FacilityName(f.Facility)
-		if name == "" {
-			name = "unknown facility"
-		}
-		fmt.Fprintf(&b, "severity:  %s\nfacility:  %d (0x%X) %s\ncode:      %d (0x%04X)\n", sev, f.Facility, f.Facility, name, f.Code, f.Code)
-		if f.Facility == 7 {
-			if w, ok := win32[f.Code]; ok {
-				fmt.Fprintf(&b, "win32:     %s: %s\n", w[0], w[1])
-			} else {
-				fmt.Fprintf(&b, "win32:     error %d\n", f.Code)
-			}
-		}
+	}
+	if v == 0 {
+		b.WriteString("name:      S_OK\nmeaning:   success: no error\n")
+		return b.String()
 	}
 	if !known {
 		b.WriteString("meaning:   not in logmedic's catalog; the fields above are all that is certain\n")
@@ -157,7 +167,13 @@ func Summary(v uint32) string {
 	if e, ok := Lookup(v); ok {
 		return e.Meaning
 	}
+	if v == 0 {
+		return "S_OK: success, no error"
+	}
 	f := Split(v)
+	if f.NT {
+		return "NTSTATUS " + watcher.FormatCode(v&^ntBit) + " mapped to an HRESULT (HRESULT_FROM_NT)"
+	}
 	if !f.NTStatus && f.Facility == 7 {
 		if w, ok := win32[f.Code]; ok {
 			return w[1]

@@ -230,3 +230,106 @@ func TestMatchAllocatesNothing(t *testing.T) {
 		t.Errorf("matched %d rules, want 2", len(dst))
 	}
 }
+
+func TestNumbersCompareExactly(t *testing.T) {
+	ev := backupEvent()
+	ev.Keywords = 0x8000000000000080
+	ev.RecordID = 1<<53 + 1
+	ev.EventData = append(ev.EventData,
+		watcher.Field{Name: "BackupFlags", Value: "0x0"},
+		watcher.Field{Name: "Signed", Value: "-2139619148"},
+		watcher.Field{Name: "Ratio", Value: "12.5"},
+		watcher.Field{Name: "FileVersion", Value: "10.0"},
+		watcher.Field{Name: "Big", Value: "18446744073709551615"},
+	)
+	in := func(list ...string) Op { return Op{Kind: In, List: list} }
+	tests := []struct {
+		field string
+		op    Op
+		want  bool
+	}{
+		// 64-bit System fields compare as integers, not float64.
+		{"Keywords", op(Equals, "0x8000000000000000"), false},
+		{"Keywords", op(Equals, "0x8000000000000080"), true},
+		{"Keywords", op(Equals, "9223372036854775936"), true},
+		{"Keywords", in("0x8000000000000000", "0x1"), false},
+		{"Keywords", in("0x8000000000000000", "0x8000000000000080"), true},
+		{"Keywords", Op{Kind: Gt, Num: 0x1p63}, true},
+		{"Keywords", Op{Kind: Gt, Str: "0x8000000000000080", Num: 0x1p63}, false}, // Str, when set, is exact
+		{"Keywords", Op{Kind: Gt, Str: "0x800000000000007F", Num: 0x1p63}, true},
+		{"Keywords", Op{Kind: Lt, Num: 0x1p63}, false},
+		{"RecordID", op(Equals, "9007199254740992"), false},
+		{"RecordID", op(Equals, "9007199254740993"), true},
+		{"RecordID", Op{Kind: Lt, Num: 9007199254740992.5}, false},
+		{"RecordID", Op{Kind: Gt, Num: 9007199254740992.5}, true},
+		{"EventID", op(Equals, "0x5"), true},
+		{"EventID", op(Equals, "five"), false},
+		// EventData values compare as numbers when both sides read as
+		// integers (decimal or 0x hex), else as text.
+		{"BackupFlags", op(Equals, "0"), true},
+		{"BackupFlags", in("1", "0"), true},
+		{"HRESULT", op(Equals, "2155348148"), true},
+		{"HRESULT", in("0x80070002", "2155348148"), true},
+		{"HRESULT", op(Equals, "0x807800B4"), true},
+		{"HRESULT", Op{Kind: Equals, Str: "0X807800B4", Cased: true}, true}, // numbers have no case
+		{"HRESULT", op(Equals, "2155348149"), false},
+		{"Signed", op(Equals, "-2139619148"), true},
+		{"Signed", op(Equals, "2155348148"), false}, // numbers, not codes: use error_code
+		{"Signed", Op{Kind: Lt, Num: 0}, true},
+		{"FileVersion", op(Equals, "10"), false}, // 10.0 is no integer: text
+		{"FileVersion", op(Equals, "10.0"), true},
+		{"Ratio", Op{Kind: Gt, Num: 12}, true},
+		{"Ratio", Op{Kind: Lt, Num: 12.75}, true},
+		{"Big", op(Equals, "0xFFFFFFFFFFFFFFFF"), true},
+		{"Big", Op{Kind: Gt, Num: 0x1p64 - 2048}, true},
+		{"Big", Op{Kind: Lt, Num: 0x1p64}, true},
+		{"Big", op(Equals, "18446744073709551616"), false}, // too big: text
+		{"NumOfVolumes", op(Equals, "02"), true},
+		{"BackupTarget", op(Equals, "0"), false},
+	}
+	for _, tt := range tests {
+		r := &Rule{Name: "r", Fields: []FieldCond{{Field: tt.field, Ops: []Op{tt.op}}}}
+		got := len(New([]*Rule{r}).Match(ev, nil)) == 1
+		if got != tt.want {
+			t.Errorf("%s %s: matched %v, want %v", tt.field, tt.op.describe(), got, tt.want)
+		}
+	}
+}
+
+func TestExplainShowsExactNumbers(t *testing.T) {
+	ev := backupEvent()
+	ev.Keywords = 0x8000000000000000
+	r := &Rule{Name: "k", Fields: []FieldCond{
+		{Field: "Keywords", Ops: []Op{{Kind: Gt, Num: 0x1p63 - 1024}, {Kind: Lt, Num: 0x1p64}}},
+		{Field: "RecordID", Ops: []Op{{Kind: Gt, Num: 12.5}}},
+	}}
+	New([]*Rule{r})
+	got := strings.Join(Explain(r, ev), "\n")
+	for _, want := range []string{
+		`field Keywords "9223372036854775808" > 9223372036854774784`,
+		`field Keywords "9223372036854775808" < 18446744073709551616`,
+		`field RecordID "1412" > 12.5`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Explain lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestNumericEqualsAllocatesNothing(t *testing.T) {
+	rules := []*Rule{
+		{Name: "a", Fields: []FieldCond{{Field: "HRESULT", Ops: []Op{op(Equals, "2155348148")}}}},
+		{Name: "b", Fields: []FieldCond{{Field: "Keywords", Ops: []Op{{Kind: In, List: []string{"0x1", "0"}}}}}},
+		{Name: "c", Fields: []FieldCond{{Field: "NumOfVolumes", Ops: []Op{{Kind: Gt, Num: 1.5}}}}},
+		{Name: "d", Fields: []FieldCond{{Field: "BackupTarget", Ops: []Op{{Kind: In, List: []string{"1", `\\nas01\images`}}}}}},
+	}
+	m := New(rules)
+	ev := backupEvent()
+	dst := make([]Match, 0, 4)
+	if n := testing.AllocsPerRun(100, func() { dst = m.Match(ev, dst[:0]) }); n != 0 {
+		t.Errorf("Match allocates %.1f times per event", n)
+	}
+	if len(dst) != 4 {
+		t.Errorf("matched %d rules, want 4", len(dst))
+	}
+}

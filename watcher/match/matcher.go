@@ -250,10 +250,15 @@ func (op *Op) describe() string {
 			return "exists"
 		}
 		return "does not exist"
-	case Gt:
-		return "> " + strconv.FormatFloat(op.Num, 'f', -1, 64)
-	case Lt:
-		return "< " + strconv.FormatFloat(op.Num, 'f', -1, 64)
+	case Gt, Lt:
+		sym := "> "
+		if op.Kind == Lt {
+			sym = "< "
+		}
+		if _, ok := parseNumber(op.Str); ok {
+			return sym + strings.TrimSpace(op.Str)
+		}
+		return sym + formatFloat(op.Num)
 	case Not:
 		parts := make([]string, len(op.Sub))
 		for i := range op.Sub {

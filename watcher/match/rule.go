@@ -4,6 +4,7 @@
 package match
 
 import (
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -42,6 +43,16 @@ type OpKind uint8
 
 // The field operators. String comparisons ignore case unless Cased is set;
 // Regex is RE2 as written.
+//
+// Equals and In compare numerically when both the operand and the field's
+// value read as integers, decimal (with an optional '-') or 0x hex, up to
+// 64 bits: "0" equals "0x0", "2155348148" equals "0x807800b4". Otherwise
+// they compare text, so "10" does not equal "10.0". Numbers have no case.
+//
+// Gt and Lt read the field as a number, an integer or a decimal float, and
+// hold only when it is one. Integers compare exactly as integers over their
+// whole 64-bit range, and an integer with a float exactly by value, so
+// System fields such as Keywords and EventRecordID never lose bits.
 const (
 	Equals OpKind = iota
 	Contains
@@ -61,11 +72,15 @@ func (k OpKind) String() string { return opNames[k] }
 
 // Op is one operator with its operand.
 type Op struct {
-	Kind   OpKind
-	Str    string         // Equals, Contains, StartsWith, EndsWith
+	Kind OpKind
+	// Str is the operand of Equals, Contains, StartsWith and EndsWith. For
+	// Gt and Lt it may hold the operand as written (decimal, 0x hex or a
+	// float); when it reads as a number it is used instead of Num, so
+	// integers beyond 2^53 compare exactly.
+	Str    string
 	List   []string       // In
 	Re     *regexp.Regexp // Regex
-	Num    float64        // Gt, Lt
+	Num    float64        // Gt, Lt, unless Str is set
 	Exists bool           // Exists
 	Sub    []Op           // Not: true when not all of Sub hold
 	Cased  bool           // compare strings case-sensitively
@@ -74,8 +89,8 @@ type Op struct {
 // value is a field's value as found in an event.
 type value struct {
 	s     string
-	n     float64
-	isNum bool // n is set from a System number
+	u     uint64
+	isNum bool // u is set from a System number
 	found bool
 }
 
@@ -137,7 +152,7 @@ func (fc *FieldCond) resolve() {
 
 // value returns fc's field in ev.
 func (fc *FieldCond) value(ev *watcher.Event) value {
-	num := func(n uint64) value { return value{n: float64(n), isNum: true, found: true} }
+	num := func(n uint64) value { return value{u: n, isNum: true, found: true} }
 	str := func(s string) value { return value{s: s, found: true} }
 	switch fc.kind {
 	case fChannel:
@@ -198,20 +213,31 @@ func (fc *FieldCond) value(ev *watcher.Event) value {
 
 func (v value) text() string {
 	if v.isNum {
-		return strconv.FormatFloat(v.n, 'f', -1, 64)
+		return strconv.FormatUint(v.u, 10)
 	}
 	return v.s
 }
 
-func (v value) number() (float64, bool) {
+// integer reads v as Equals and In compare numbers.
+func (v value) integer() (number, bool) {
 	if v.isNum {
-		return v.n, true
+		return number{kind: intNumber, abs: v.u}, true
 	}
-	return ParseNumber(v.s)
+	return parseInteger(v.s)
 }
 
-// ParseNumber reads a number as rules compare them: decimal, 0x hex or a
-// float.
+// number reads v as Gt and Lt compare numbers.
+func (v value) number() (number, bool) {
+	if v.isNum {
+		return number{kind: intNumber, abs: v.u}, true
+	}
+	return parseNumber(v.s)
+}
+
+// ParseNumber reads a number as rules write them: decimal, 0x hex or a
+// float. A float64 holds integers exactly only up to 2^53; matching reads
+// Equals and In operands, and a Gt or Lt operand kept in Op.Str, as exact
+// integers instead.
 func ParseNumber(s string) (float64, bool) {
 	s = strings.TrimSpace(s)
 	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
@@ -220,6 +246,220 @@ func ParseNumber(s string) (float64, bool) {
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	return f, err == nil
+}
+
+// numberKind says which of number's fields hold the value.
+type numberKind uint8
+
+const (
+	intNumber   numberKind = iota + 1 // neg, abs
+	floatNumber                       // f
+)
+
+// number is a value read as a number: an integer, held exactly as a sign
+// and a 64-bit magnitude, or a float.
+type number struct {
+	kind numberKind
+	neg  bool // never set for zero
+	abs  uint64
+	f    float64
+}
+
+// parseInteger reads decimal (with an optional '-') or 0x hex of up to 64
+// bits, around blanks. It never allocates.
+func parseInteger(s string) (number, bool) {
+	s = strings.TrimSpace(s)
+	n := number{kind: intNumber}
+	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		s = strings.TrimLeft(s[2:], "0")
+		if len(s) > 16 {
+			return number{}, false
+		}
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			var d byte
+			switch {
+			case c >= '0' && c <= '9':
+				d = c - '0'
+			case c >= 'a' && c <= 'f':
+				d = c - 'a' + 10
+			case c >= 'A' && c <= 'F':
+				d = c - 'A' + 10
+			default:
+				return number{}, false
+			}
+			n.abs = n.abs<<4 | uint64(d)
+		}
+		return n, true
+	}
+	if len(s) > 1 && s[0] == '-' {
+		n.neg, s = true, s[1:]
+	}
+	if s == "" {
+		return number{}, false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return number{}, false
+		}
+		d := uint64(c - '0')
+		if n.abs > (math.MaxUint64-d)/10 {
+			return number{}, false
+		}
+		n.abs = n.abs*10 + d
+	}
+	n.neg = n.neg && n.abs != 0
+	return n, true
+}
+
+// parseNumber reads an integer as parseInteger does, else a decimal float
+// ("12.5", "1e3"). It allocates only for floats out of range.
+func parseNumber(s string) (number, bool) {
+	if n, ok := parseInteger(s); ok {
+		return n, true
+	}
+	s = strings.TrimSpace(s)
+	if !isDecimalFloat(s) {
+		return number{}, false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return number{}, false
+	}
+	return number{kind: floatNumber, f: f}, true
+}
+
+// isDecimalFloat reports whether s is [+-]digits[.digits][e[+-]digits]
+// with a digit in the mantissa, so ParseFloat fails on it only by range
+// (its errors allocate) and never reads "inf", "nan" or hex floats.
+func isDecimalFloat(s string) bool {
+	i := 0
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
+	digits := 0
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		digits++
+	}
+	if i < len(s) && s[i] == '.' {
+		for i++; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			digits++
+		}
+	}
+	if digits == 0 {
+		return false
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+// compare returns -1, 0 or 1 as a is less than, equal to or greater than
+// b, exactly.
+func compare(a, b number) int {
+	switch {
+	case a.kind == floatNumber && b.kind == floatNumber:
+		return cmpFloat(a.f, b.f)
+	case a.kind == floatNumber:
+		return -compareIntFloat(b, a.f)
+	case b.kind == floatNumber:
+		return compareIntFloat(a, b.f)
+	}
+	return compareInt(a, b)
+}
+
+func compareInt(a, b number) int {
+	if a.neg != b.neg {
+		if a.neg {
+			return -1
+		}
+		return 1
+	}
+	c := 0
+	switch {
+	case a.abs < b.abs:
+		c = -1
+	case a.abs > b.abs:
+		c = 1
+	}
+	if a.neg {
+		return -c
+	}
+	return c
+}
+
+// compareIntFloat compares an integer with a float without rounding
+// either: the float's integer part is exact in a number below 2^64.
+func compareIntFloat(a number, f float64) int {
+	switch {
+	case f >= 0x1p64:
+		return -1
+	case f <= -0x1p64:
+		return 1
+	}
+	t := math.Trunc(f)
+	c := compareInt(a, number{kind: intNumber, neg: t < 0, abs: uint64(math.Abs(t))})
+	if c != 0 {
+		return c
+	}
+	return cmpFloat(0, f-t)
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// operand returns a Gt or Lt operand: Str when it reads as a number, else
+// Num.
+func (op *Op) operand() number {
+	if op.Str != "" {
+		if n, ok := parseNumber(op.Str); ok {
+			return n
+		}
+	}
+	return number{kind: floatNumber, f: op.Num}
+}
+
+// formatFloat writes f without float artifacts: integers in full
+// (9223372036854775808, not 9223372036854776000), others as short as
+// reads back.
+func formatFloat(f float64) string {
+	if f == math.Trunc(f) && !math.IsInf(f, 0) {
+		return strconv.FormatFloat(f, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64)
+}
+
+// equal reports whether v equals the operand s: as numbers when both read
+// as integers, else as text.
+func (op *Op) equal(v value, vn number, vIsInt bool, s string) bool {
+	if vIsInt {
+		if n, ok := parseInteger(s); ok {
+			return n == vn
+		}
+	}
+	if v.isNum {
+		return op.eq(v.text(), s)
+	}
+	return op.eq(v.s, s)
 }
 
 // holds reports whether op holds for v.
@@ -244,23 +484,18 @@ func (op *Op) holds(v value) bool {
 		if !ok {
 			return false
 		}
+		c := compare(n, op.operand())
 		if op.Kind == Gt {
-			return n > op.Num
+			return c > 0
 		}
-		return n < op.Num
+		return c < 0
 	case Equals:
-		if v.isNum {
-			n, ok := ParseNumber(op.Str)
-			return ok && n == v.n
-		}
-		return op.eq(v.s, op.Str)
+		vn, isInt := v.integer()
+		return op.equal(v, vn, isInt, op.Str)
 	case In:
+		vn, isInt := v.integer()
 		for _, s := range op.List {
-			if v.isNum {
-				if n, ok := ParseNumber(s); ok && n == v.n {
-					return true
-				}
-			} else if op.eq(v.s, s) {
+			if op.equal(v, vn, isInt, s) {
 				return true
 			}
 		}

@@ -8,10 +8,13 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"os"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -26,8 +29,17 @@ import (
 type Config struct {
 	File     string
 	StateDir string // as configured; see StateDir for the default
+	Sources  []Source
 	Handlers map[string]*Handler
 	Rules    []*Rule
+}
+
+// Source is where the daemon reads events from.
+type Source struct {
+	Name   string // stable: checkpoints are kept under it
+	Folder string // a drop folder of exported event files
+	Line   int
+	Col    int
 }
 
 // Rule is one rule as configured.
@@ -37,7 +49,8 @@ type Rule struct {
 	Match       *match.Rule
 	Dedup       Dedup
 	Actions     []Action
-	Line, Col   int // where the rule starts
+	Line, Col   int    // where the rule starts
+	Hash        string // of the rule's text, to tell a changed rule on reload
 }
 
 // Action is one step a rule takes when it matches.
@@ -128,6 +141,8 @@ func ParseWith(file string, data []byte, o Options) (*Config, error) {
 			rulesNode = kv.val
 		case "handlers":
 			cfg.Handlers = parseHandlers(c, kv.val)
+		case "sources":
+			cfg.Sources = parseSources(c, kv.val)
 		case "state_dir":
 			if kv.val.Kind != yaml.ScalarNode || kv.val.Value == "" {
 				c.at(kv.val, "state_dir: expected a directory path, found %s", kind(kv.val))
@@ -163,6 +178,7 @@ type keyDoc struct{ name, doc string }
 
 var (
 	topKeys = []keyDoc{
+		{"sources", "Where logmedic run reads events: folder (a drop folder of exported .xml, .txt and .evtx files) or, on Windows in a later version, channel."},
 		{"handlers", "Named handlers that rules' actions run: tickets, alerts, email, scripts, log lines."},
 		{"rules", "The rules, evaluated in order for every event."},
 		{"state_dir", "Directory for the outbox and other state (default: %ProgramData%\\logmedic on Windows, $STATE_DIRECTORY or /var/lib/logmedic as root on Linux, else the XDG state directory)."},
@@ -339,7 +355,7 @@ func rules(c *errs, n *yaml.Node) ([]*Rule, map[*Rule][]*yaml.Node) {
 			c.at(rn, "%s: expected a rule (a mapping with name and match), found %s", where, kind(rn))
 			continue
 		}
-		r := &Rule{Line: rn.Line, Col: rn.Column, Match: &match.Rule{Index: i}, Dedup: Dedup{Key: handlers.MustTemplate(DefaultDedupKey)}}
+		r := &Rule{Line: rn.Line, Col: rn.Column, Match: &match.Rule{Index: i}, Dedup: Dedup{Key: handlers.MustTemplate(DefaultDedupKey)}, Hash: nodeHash(rn)}
 		var matchNode, nameNode *yaml.Node
 		kvs := pairs(c, rn, where, ruleKeys)
 		for _, kv := range kvs {
@@ -667,4 +683,78 @@ func number(n *yaml.Node) (float64, bool) {
 	}
 	f, ok := match.ParseNumber(n.Value)
 	return f, ok && !math.IsNaN(f) && !math.IsInf(f, 0)
+}
+
+// nodeHash fingerprints a node's YAML, to tell changed rules on reload.
+func nodeHash(n *yaml.Node) string {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+var sourceKeys = []keyDoc{
+	{"name", "Stable name of the source; its read positions are kept under it (default: the folder's path)."},
+	{"folder", "A drop folder: exported event files (.xml, .txt, .evtx) copied into it are read once each, new events appended to a file too."},
+	{"channel", "A Windows event log channel, such as Microsoft-Windows-Backup (Windows only; a later version)."},
+}
+
+func parseSources(c *errs, n *yaml.Node) []Source {
+	if n.Kind != yaml.SequenceNode {
+		c.at(n, "sources: expected a list of sources, found %s", kind(n))
+		return nil
+	}
+	var out []Source
+	names := map[string]*yaml.Node{}
+	for i := range n.Content {
+		sn := resolve(&n.Content[i])
+		where := fmt.Sprintf("sources[%d]", i)
+		if sn.Kind != yaml.MappingNode {
+			c.at(sn, "%s: expected a mapping such as {folder: /path}, found %s", where, kind(sn))
+			continue
+		}
+		src := Source{Line: sn.Line, Col: sn.Column}
+		var nameNode *yaml.Node
+		kinds := 0
+		for _, kv := range pairs(c, sn, where, sourceKeys) {
+			switch kv.key.Value {
+			case "name":
+				src.Name, nameNode = kv.val.Value, kv.val
+			case "folder":
+				kinds++
+				if kv.val.Kind != yaml.ScalarNode || kv.val.Value == "" {
+					c.at(kv.val, "%s.folder: expected a directory path, found %s", where, kind(kv.val))
+					continue
+				}
+				src.Folder = kv.val.Value
+			case "channel":
+				kinds++
+				if runtime.GOOS != "windows" {
+					c.at(kv.val, "%s.channel: event log channels can only be read on Windows (this is %s); use a folder source for exported files", where, runtime.GOOS)
+				} else {
+					c.at(kv.val, "%s.channel: channel sources are not in this version of logmedic; use a folder source for exported files", where)
+				}
+			}
+		}
+		if kinds != 1 {
+			c.at(sn, "%s: needs exactly one of folder or channel", where)
+			continue
+		}
+		if src.Folder == "" {
+			continue
+		}
+		if src.Name == "" {
+			src.Name = "folder:" + src.Folder
+			nameNode = sn
+		}
+		if prev, ok := names[src.Name]; ok {
+			c.at(nameNode, "%s: source name %q used twice (first at %d:%d)", where, src.Name, prev.Line, prev.Column)
+			continue
+		}
+		names[src.Name] = nameNode
+		out = append(out, src)
+	}
+	return out
 }

@@ -108,6 +108,11 @@ func TestRejections(t *testing.T) {
 			"c.yaml:3:29: found character that cannot start any token ('@' cannot start a plain value; quote it)"}},
 		{"fields differing in case", "rules:\n  - name: a\n    match:\n      fields: {BackupTarget: x, backuptarget: y}\n", []string{
 			`c.yaml:4:33: rule "a": match.fields: field "backuptarget" is "BackupTarget" again (names match without case; first at 4:16)`}},
+		{"sources", "sources:\n  - folder: /drop\n  - {folder: /drop}\n  - channel: Microsoft-Windows-Backup\n  - {}\n  - [x]\nrules: []\n", []string{
+			`c.yaml:3:5: sources[1]: source name "folder:/drop" used twice (first at 2:5)`,
+			`c.yaml:4:14: sources[2].channel: event log channels can only be read on Windows (this is linux); use a folder source for exported files`,
+			`c.yaml:5:5: sources[3]: needs exactly one of folder or channel`,
+			`c.yaml:6:5: sources[4]: expected a mapping such as {folder: /path}, found a list`}},
 		{"cyclic not", "rules:\n  - name: a\n    match:\n      fields:\n        X: &x {not: *x}\n", []string{
 			`c.yaml:5:12: rule "a": match.fields.X.not.not.not.not.not.not.not.not.not: not: nested more than 8 deep`}},
 		{"self merge", "rules:\n  - name: a\n    match: &m {<<: *m}\n", []string{`c.yaml:3:12: rule "a": match: needs at least one condition`}},

@@ -145,6 +145,12 @@ func Schema() []byte {
 			p = map[string]any{"type": "object", "additionalProperties": map[string]any{"$ref": "#/definitions/handler"}}
 		case "state_dir":
 			p = map[string]any{"type": "string"}
+		case "sources":
+			props := map[string]any{}
+			for _, k := range sourceKeys {
+				props[k.name] = map[string]any{"type": "string", "description": k.doc}
+			}
+			p = map[string]any{"type": "array", "items": map[string]any{"type": "object", "properties": props, "additionalProperties": false}}
 		}
 		p["description"] = k.doc
 		topProps[k.name] = p

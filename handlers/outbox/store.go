@@ -28,6 +28,7 @@ var (
 	bucketDone    = []byte("done")    // action ID -> delivery time (8 bytes, unix ns)
 	bucketDedup   = []byte("dedup")   // dedup key -> dedupState JSON
 	bucketState   = []byte("state")   // handler name -> nested bucket for handlers.KV
+	bucketPos     = []byte("positions") // source name -> nested bucket: key -> position
 )
 
 // ErrNotFound is returned for an action ID the outbox does not hold.
@@ -56,7 +57,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open outbox %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketPending, bucketIndex, bucketDead, bucketDone, bucketDedup, bucketState} {
+		for _, b := range [][]byte{bucketPending, bucketIndex, bucketDead, bucketDone, bucketDedup, bucketState, bucketPos} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -97,13 +98,30 @@ type Result struct {
 	Suppressed int // matches suppressed by their dedup window
 }
 
+// Position is where a source has got to: Data, under Key (a file of a
+// folder source, or "" for a single stream), is the source's own form.
+type Position struct {
+	Source string
+	Key    string
+	Data   []byte
+	// Forget removes the position instead (a deleted file).
+	Forget bool
+}
+
 // Accept writes the batches in one transaction: either all of it is
 // durable or none. Inside a batch's dedup window the match is suppressed
 // and counted; the next match that acts carries the count in Repeats.
-func (s *Store) Accept(batches []Batch) (Result, error) {
+// Positions given are written in the same transaction, so a source's
+// position never runs ahead of the actions of the events before it.
+func (s *Store) Accept(batches []Batch, positions ...Position) (Result, error) {
 	var res Result
 	now := s.now()
 	err := s.db.Update(func(tx *bbolt.Tx) error {
+		for _, p := range positions {
+			if err := putPosition(tx, p); err != nil {
+				return err
+			}
+		}
 		res = Result{}
 		pending, index, dead, done, dedup := tx.Bucket(bucketPending), tx.Bucket(bucketIndex), tx.Bucket(bucketDead), tx.Bucket(bucketDone), tx.Bucket(bucketDedup)
 		for _, b := range batches {
@@ -330,6 +348,36 @@ func (s *Store) Drop(id string) error {
 		}
 		return tx.Bucket(bucketDone).Put([]byte(id), timeBytes(s.now()))
 	})
+}
+
+func putPosition(tx *bbolt.Tx, p Position) error {
+	if p.Forget {
+		if b := tx.Bucket(bucketPos).Bucket([]byte(p.Source)); b != nil {
+			return b.Delete([]byte(p.Key))
+		}
+		return nil
+	}
+	b, err := tx.Bucket(bucketPos).CreateBucketIfNotExists([]byte(p.Source))
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(p.Key), p.Data)
+}
+
+// Positions returns a source's positions by key.
+func (s *Store) Positions(source string) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketPos).Bucket([]byte(source))
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			out[string(k)] = append([]byte(nil), v...)
+			return nil
+		})
+	})
+	return out, err
 }
 
 // KV returns durable key/value storage private to one handler.

@@ -187,7 +187,7 @@ rules:
 			`c.yaml:10:16: rule "a": actions[1].with: handler type log has no parameter "mesage" (did you mean "message"?)`,
 			`c.yaml:10:36: rule "a": actions[1].with.message: template: 1: unclosed action`,
 			`c.yaml:11:9: rule "a": actions[2].resolves: no rule named "b"`,
-			`c.yaml:11:9: rule "a": actions[2]: rendering it for a sample event fails: message: template: 1:7: executing "" at <.Data.Nope>: map has no entry for key "Nope"`,
+			`c.yaml:12:16: rule "a": actions[2]: rendering it for a sample event fails: message: template: 1:7: executing "" at <.Data.Nope>: map has no entry for key "Nope"`,
 			`c.yaml:14:9: rule "a": actions[3]: missing handler`}},
 		{"actions not a list", "rules:\n  - name: a\n    match: {event_id: 5}\n    actions: helpdesk\n", []string{
 			`c.yaml:4:14: rule "a": actions: expected a list, found "helpdesk"`}},

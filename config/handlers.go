@@ -33,6 +33,10 @@ type Handler struct {
 	Line, Col   int
 
 	kind *handlerType
+	// The whole configuration's secret variables and values, for
+	// handlers that run programs (Options.SecretEnv, Options.Secrets).
+	secretEnv []string
+	secrets   []handlers.Secret
 }
 
 // Build makes the handler, with o.Name set to its name. Loading already
@@ -40,6 +44,7 @@ type Handler struct {
 // a secret's file or variable changed since.
 func (h *Handler) Build(o handlers.Options) (handlers.Handler, error) {
 	o.Name = h.Name
+	o.SecretEnv, o.Secrets = h.secretEnv, h.secrets
 	return h.kind.build(h.Config, o)
 }
 
@@ -147,7 +152,65 @@ func parseHandlers(c *errs, n *yaml.Node) map[string]*Handler {
 			out[name] = h
 		}
 	}
+	var env []string
+	var secrets []handlers.Secret
+	for _, h := range out {
+		e, s := secretSources(reflect.ValueOf(h.Config).Elem())
+		env, secrets = append(env, e...), append(secrets, s...)
+	}
+	slices.Sort(env)
+	env = slices.Compact(env)
+	for _, h := range out {
+		h.secretEnv, h.secrets = env, secrets
+	}
 	return out
+}
+
+// secretSources collects the variables named by *_env keys and the values
+// of those variables and of *_file keys (except ca_file, a certificate).
+func secretSources(v reflect.Value) (env []string, secrets []handlers.Secret) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			return secretSources(v.Elem())
+		}
+	case reflect.Map:
+		for _, k := range v.MapKeys() {
+			e, s := secretSources(v.MapIndex(k))
+			env, secrets = append(env, e...), append(secrets, s...)
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			e, s := secretSources(v.Index(i))
+			env, secrets = append(env, e...), append(secrets, s...)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			key, f := yamlKey(t.Field(i)), v.Field(i)
+			if key == "" {
+				continue
+			}
+			if f.Kind() != reflect.String {
+				e, s := secretSources(f)
+				env, secrets = append(env, e...), append(secrets, s...)
+				continue
+			}
+			switch val := f.String(); {
+			case val == "" || key == "ca_file":
+			case strings.HasSuffix(key, "_env"):
+				env = append(env, val)
+				if s, _ := handlers.LoadSecret(val, ""); s.IsSet() {
+					secrets = append(secrets, s)
+				}
+			case strings.HasSuffix(key, "_file"):
+				if s, _ := handlers.LoadSecret("", val); s.IsSet() {
+					secrets = append(secrets, s)
+				}
+			}
+		}
+	}
+	return env, secrets
 }
 
 func parseHandler(c *errs, keyNode, n *yaml.Node, where string) *Handler {
@@ -177,7 +240,12 @@ func parseHandler(c *errs, keyNode, n *yaml.Node, where string) *Handler {
 			h.Concurrency = x
 		case "retry":
 			var r retryConfig
-			decodeStrict(c, v, where+".retry", &r)
+			nodes := decodeStrict(c, v, where+".retry", &r)
+			for key, bad := range map[string]bool{"max_attempts": r.MaxAttempts < 0, "max_age": r.MaxAge < 0, "initial_backoff": r.InitialBackoff < 0, "max_backoff": r.MaxBackoff < 0} {
+				if bad {
+					c.at(nodes[key], "%s.retry.%s: must not be negative", where, key)
+				}
+			}
 			h.Retry = outbox.Retry{MaxAttempts: r.MaxAttempts, MaxAge: r.MaxAge, Initial: r.InitialBackoff, Max: r.MaxBackoff}
 		default:
 			rest.Content = append(rest.Content, k, n.Content[i+1])
@@ -315,7 +383,12 @@ func checkActions(c *errs, cfg *Config, rules []*Rule, nodes map[*Rule][]*yaml.N
 			d := handlers.SampleData()
 			d.Rule, d.Description = r.Name, r.Description
 			if _, err := hb.Prepare(d, a.templates(r)); err != nil {
-				c.at(n, "%s: rendering it for a sample event fails: %v", where, err)
+				at := n
+				// Point at the with: template that failed, when it is one.
+				if key, _, ok := strings.Cut(err.Error(), ":"); ok && a.withNodes[key] != nil {
+					at = a.withNodes[key]
+				}
+				c.at(at, "%s: rendering it for a sample event fails: %v", where, err)
 			}
 		}
 	}
@@ -360,9 +433,13 @@ func checkSecretSources(c *errs, v reflect.Value, where, prefix string, nodes ma
 			}
 			at := nodes[prefix+key]
 			switch {
+			case key == "ca_file":
+				// The handler reads it when built and reports it there.
 			case strings.HasSuffix(key, "_env"):
-				if _, ok := os.LookupEnv(val); !ok {
+				if v, ok := os.LookupEnv(val); !ok {
 					c.at(at, "%s.%s%s: environment variable %s is not set", where, prefix, key, val)
+				} else if v == "" {
+					c.at(at, "%s.%s%s: environment variable %s is empty", where, prefix, key, val)
 				}
 			case strings.HasSuffix(key, "_file"):
 				if f, err := os.Open(val); err != nil {

@@ -14,8 +14,9 @@ import (
 )
 
 // Batches turns an event's rule matches into outbox batches: one per
-// matched rule with actions, each action prepared (its templates rendered)
-// by its built handler. built maps handler names to built handlers.
+// matched rule with actions. The actions are prepared (templates
+// rendered) by the batch's Prepare once the outbox knows their repeat
+// count; built maps handler names to built handlers.
 func (cfg *Config) Batches(ev *watcher.Event, source string, matches []match.Match, built map[string]handlers.Handler, now time.Time) ([]outbox.Batch, error) {
 	var out []outbox.Batch
 	var e *handlers.Event
@@ -28,34 +29,50 @@ func (cfg *Config) Batches(ev *watcher.Event, source string, matches []match.Mat
 			x := handlers.EventFrom(ev, source)
 			e = &x
 		}
-		d := handlers.NewData(e, r.Name, r.Description)
-		key, err := r.Dedup.Key.Execute(d)
+		base := handlers.NewData(e, r.Name, r.Description)
+		key, err := r.Dedup.Key.Execute(base)
 		if err != nil {
 			return nil, fmt.Errorf("rule %q: dedup key: %w", r.Name, err)
 		}
-		d.DedupKey = key
+		base.DedupKey = key
 		b := outbox.Batch{DedupKey: key, Window: r.Dedup.Window}
 		for step := range r.Actions {
 			a := &r.Actions[step]
-			h := built[a.Handler]
-			if h == nil {
+			if built[a.Handler] == nil {
 				return nil, fmt.Errorf("rule %q: handler %q is not built", r.Name, a.Handler)
 			}
-			act := &handlers.Action{
+			b.Actions = append(b.Actions, &handlers.Action{
 				ID: handlers.ActionID(e, r.Name, a.Handler, step), Rule: r.Name, Handler: a.Handler, Step: step,
 				DedupKey: key, Resolve: len(a.Resolves) > 0, Event: *e, Created: now,
-			}
-			d.ActionID = act.ID
-			p, err := h.Prepare(d, a.templates(r))
+			})
+		}
+		b.Prepare = func(act *handlers.Action) error {
+			d := *base
+			d.ActionID, d.Repeats = act.ID, act.Repeats
+			p, err := built[act.Handler].Prepare(&d, r.Actions[act.Step].templates(r))
 			if err != nil {
-				return nil, fmt.Errorf("rule %q: actions[%d] (%s): %w", r.Name, step, a.Handler, err)
+				return fmt.Errorf("rule %q: actions[%d] (%s): %w", r.Name, act.Step, act.Handler, err)
 			}
 			act.Payload = p
-			b.Actions = append(b.Actions, act)
+			return nil
 		}
 		out = append(out, b)
 	}
 	return out, nil
+}
+
+// Prepare renders every action of batches as if none were repeats, for a
+// dry run; errs has one entry per action that failed, by action ID.
+func Prepare(batches []outbox.Batch) (errs map[string]error) {
+	errs = map[string]error{}
+	for _, b := range batches {
+		for _, a := range b.Actions {
+			if err := b.Prepare(a); err != nil {
+				errs[a.ID] = err
+			}
+		}
+	}
+	return errs
 }
 
 // BuildHandlers builds every handler with o (Name is set per handler).

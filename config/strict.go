@@ -78,6 +78,7 @@ func decodeInto(c *errs, n *yaml.Node, where, prefix string, v reflect.Value, no
 		if err := kv.val.Decode(f.Addr().Interface()); err != nil {
 			reportDecode(c, kv.val, w, err)
 		}
+		recordChildren(kv.val, path+".", nodes)
 	}
 }
 
@@ -122,5 +123,19 @@ func fieldErrors(c *errs, err error, where string, at *yaml.Node, nodes map[stri
 			continue
 		}
 		c.at(at, "%s: %s", where, fmt.Sprint(e))
+	}
+}
+
+// recordChildren records the value nodes under a mapping decoded in one
+// piece (a map of structs, such as secret_headers), by dotted path, so
+// checks can point into it.
+func recordChildren(n *yaml.Node, prefix string, nodes map[string]*yaml.Node) {
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		path := prefix + n.Content[i].Value
+		nodes[path] = n.Content[i+1]
+		recordChildren(n.Content[i+1], path+".", nodes)
 	}
 }

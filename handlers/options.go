@@ -20,6 +20,12 @@ type Options struct {
 	State KV
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// SecretEnv names every environment variable the configuration reads
+	// secrets from (all handlers' *_env keys), and Secrets holds every
+	// secret value: a handler that runs programs keeps the variables out
+	// of their environment and redacts the values from their output.
+	SecretEnv []string
+	Secrets   []Secret
 }
 
 // Clock returns o.Now or time.Now.

@@ -31,8 +31,12 @@ func LoadSecret(env, file string) (Secret, error) {
 		return Secret{}, errors.New("set either the _env or the _file form, not both")
 	case env != "":
 		v, ok := os.LookupEnv(env)
-		if !ok {
+		switch {
+		case !ok:
 			return Secret{err: fmt.Errorf("environment variable %s is not set", env)}, nil
+		case v == "":
+			// An empty credential would silently drop authentication.
+			return Secret{err: fmt.Errorf("environment variable %s is empty", env)}, nil
 		}
 		return Secret{value: v}, nil
 	case file != "":
@@ -40,7 +44,11 @@ func LoadSecret(env, file string) (Secret, error) {
 		if err != nil {
 			return Secret{err: fmt.Errorf("read secret file: %w", err)}, nil
 		}
-		return Secret{value: strings.TrimRight(string(b), "\r\n")}, nil
+		v := strings.TrimRight(string(b), "\r\n")
+		if v == "" {
+			return Secret{err: fmt.Errorf("secret file %s is empty", file)}, nil
+		}
+		return Secret{value: v}, nil
 	}
 	return Secret{}, nil
 }

@@ -86,7 +86,7 @@ func cmdTest(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "logmedic test:", err)
 			return exitUsage
 		}
-		r.built = built
+		r.built, r.dryRun = built, *dryRun
 	}
 	if *enqueue {
 		store, err = outbox.Open(config.OutboxPath(config.StateDir(*stateDir, cfg)))
@@ -114,6 +114,10 @@ func cmdTest(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 				return err
 			}
 		}
+		// The report (and dry run) first: Accept prepares the actions.
+		if err := r.event(ev, pos, matches, batches); err != nil {
+			return err
+		}
 		if store != nil && len(batches) > 0 {
 			res, err := store.Accept(batches)
 			if err != nil {
@@ -122,8 +126,9 @@ func cmdTest(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			r.queued += res.Queued
 			r.replayed += res.Replayed
 			r.suppressed += res.Suppressed
+			r.unprepared += res.Failed
 		}
-		return r.event(ev, pos, matches, batches)
+		return nil
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "logmedic test:", err)
@@ -133,7 +138,7 @@ func cmdTest(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(w, "%d events, %d matched a rule, %d inputs or parts could not be decoded\n", r.events, r.matched, r.failed)
 	}
 	if store != nil {
-		fmt.Fprintf(stderr, "outbox: %d actions queued, %d already known (replayed), %d matches suppressed by dedup windows\n", r.queued, r.replayed, r.suppressed)
+		fmt.Fprintf(stderr, "outbox: %d actions queued, %d already known (replayed), %d matches suppressed by dedup windows, %d could not be prepared (dead letters)\n", r.queued, r.replayed, r.suppressed, r.unprepared)
 	}
 	if r.failed > 0 {
 		return exitFail
@@ -146,9 +151,10 @@ type reporter struct {
 	json                    bool
 	enc                     *json.Encoder
 	built                   map[string]handlers.Handler // set with --dry-run or --enqueue
+	dryRun                  bool
 	events, matched, failed int
 	queued, replayed        int
-	suppressed              int
+	suppressed, unprepared  int
 }
 
 // result is one line of --format json: a stable contract for CI scripts.
@@ -233,10 +239,16 @@ func (r *reporter) event(ev *watcher.Event, pos decode.Pos, matches []match.Matc
 		res.Rules = append(res.Rules, m.Rule.Name)
 		res.Matches = append(res.Matches, matchDetail{Rule: m.Rule.Name, Reasons: match.Explain(m.Rule, ev)})
 	}
+	var prepErrs map[string]error
+	if len(batches) > 0 && r.dryRun {
+		prepErrs = config.Prepare(batches)
+	}
 	for _, b := range batches {
 		for _, a := range b.Actions {
 			v := actionView{Rule: a.Rule, Handler: a.Handler, ID: a.ID, DedupKey: a.DedupKey}
-			if p, ok := r.built[a.Handler].(handlers.Previewer); ok {
+			if err := prepErrs[a.ID]; err != nil {
+				v.Error = err.Error()
+			} else if p, ok := r.built[a.Handler].(handlers.Previewer); ok {
 				pv, err := p.Preview(a)
 				if err != nil {
 					v.Error = err.Error()

@@ -72,6 +72,7 @@ type Dispatcher struct {
 	mu       sync.Mutex
 	routes   map[string]*route
 	inflight map[string]bool // action IDs being delivered
+	warned   map[string]bool // handlers missing from the configuration, logged once
 	wg       sync.WaitGroup
 }
 
@@ -89,7 +90,7 @@ func NewDispatcher(s *Store, routes map[string]Route, maxInFlight int, log *zap.
 	d := &Dispatcher{
 		store: s, log: log, global: make(chan struct{}, maxInFlight), kick: make(chan struct{}, 1),
 		now: s.now, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x6c6f676d)),
-		inflight: map[string]bool{},
+		inflight: map[string]bool{}, warned: map[string]bool{},
 	}
 	d.SetRoutes(routes)
 	return d
@@ -111,6 +112,7 @@ func (d *Dispatcher) SetRoutes(routes map[string]Route) {
 	}
 	d.mu.Lock()
 	d.routes = rs
+	d.warned = map[string]bool{}
 	d.mu.Unlock()
 	d.Kick()
 }
@@ -218,12 +220,14 @@ func (d *Dispatcher) start(ctx context.Context) (int, error) {
 	blocked := map[string]bool{}
 	started := 0
 	for _, a := range pending {
-		key := a.DedupKey
-		if key == "" {
+		// Order is kept per handler and problem: a ticket system that is
+		// down does not hold back the alert or the log line.
+		key := a.Handler + "\x00" + a.DedupKey
+		if a.DedupKey == "" {
 			key = a.ID
 		}
 		if blocked[key] {
-			continue // an earlier action with this key goes first
+			continue // an earlier action for this handler and problem goes first
 		}
 		blocked[key] = true
 		if d.inflight[a.ID] || a.NextAttempt.After(now) || a.InFlightUntil.After(now) {
@@ -231,7 +235,19 @@ func (d *Dispatcher) start(ctx context.Context) (int, error) {
 		}
 		r := d.routes[a.Handler]
 		if r == nil {
-			continue // the handler left the configuration; kept until it returns or is dropped
+			if !d.warned[a.Handler] {
+				d.warned[a.Handler] = true
+				d.log.Warn("actions wait for a handler that is no longer configured; add it back or drop them (logmedic outbox drop)", zap.String("handler", a.Handler))
+			}
+			continue
+		}
+		if a.Attempts >= r.Retry.MaxAttempts {
+			// Its attempts never finished: the process stopped during
+			// each of them (a crash loop).
+			err := fmt.Errorf("gave up after %d attempts that did not finish (the process stopped during them); last error: %s", a.Attempts, a.LastError)
+			d.log.Error("action failed too often; moved to dead letters", zap.String("action_id", a.ID), zap.Error(err))
+			d.bury(d.log, a.ID, err)
+			continue
 		}
 		select {
 		case r.sem <- struct{}{}:
@@ -262,8 +278,9 @@ func (d *Dispatcher) deliver(ctx context.Context, r *route, a *handlers.Action) 
 		d.mu.Unlock()
 		d.Kick()
 	}()
+	attempt := a.Attempts + 1 // Begin counts it
 	log := d.log.With(zap.String("action_id", a.ID), zap.String("rule", a.Rule), zap.String("handler", a.Handler),
-		zap.String("dedup_key", a.DedupKey), zap.Int("attempt", a.Attempts+1))
+		zap.String("dedup_key", a.DedupKey), zap.Int("attempt", attempt))
 	start := d.now()
 	// Written before the attempt: if this process dies during it, the
 	// next one waits out the timeout before trying again.
@@ -291,15 +308,15 @@ func (d *Dispatcher) deliver(ctx context.Context, r *route, a *handlers.Action) 
 	case !retry:
 		log.Error("action failed and cannot succeed; moved to dead letters", zap.Error(err))
 		d.bury(log, a.ID, err)
-	case a.Attempts+1 >= r.Retry.MaxAttempts:
+	case attempt >= r.Retry.MaxAttempts:
 		log.Error("action failed too often; moved to dead letters", zap.Error(err))
-		d.bury(log, a.ID, fmt.Errorf("gave up after %d attempts: %w", a.Attempts+1, err))
+		d.bury(log, a.ID, fmt.Errorf("gave up after %d attempts: %w", attempt, err))
 	case now.Sub(a.Created) >= r.Retry.MaxAge:
 		log.Error("action too old to retry; moved to dead letters", zap.Error(err))
 		d.bury(log, a.ID, fmt.Errorf("gave up after %s: %w", now.Sub(a.Created).Round(time.Second), err))
 	default:
 		d.mu.Lock()
-		wait := r.Retry.Backoff(a.Attempts+1, d.rng)
+		wait := r.Retry.Backoff(attempt, d.rng)
 		d.mu.Unlock()
 		next := now.Add(wait)
 		log.Warn("action failed; will retry", zap.Error(err), zap.Time("next_attempt", next))

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -109,7 +110,9 @@ func TestDedupWindowSuppressesAndCounts(t *testing.T) {
 func TestStateSurvivesReopenAndIsPrivate(t *testing.T) {
 	s, path := open(t)
 	s.Accept([]Batch{{Actions: []*handlers.Action{act("a", "h", ""), act("b", "h", "")}}})
+	s.Begin("a", time.Now().Add(time.Minute))
 	s.Failed("a", errors.New("503"), time.Now().Add(time.Hour))
+	s.Begin("b", time.Now().Add(time.Minute))
 	s.Bury("b", errors.New("400 bad request"))
 	s.KV("am").Put("fp1", []byte("firing"))
 	s.Close()
@@ -349,3 +352,74 @@ func TestBackoffGrowsWithJitter(t *testing.T) {
 }
 
 func newRand() *rand.Rand { return rand.New(rand.NewPCG(1, 2)) }
+
+func TestPrepareSeesRepeatsAndFailuresAreDeadLetters(t *testing.T) {
+	s, _ := open(t)
+	now := time.Date(2026, 11, 21, 1, 0, 0, 0, time.UTC)
+	s.SetClock(func() time.Time { return now })
+	prepare := func(a *handlers.Action) error {
+		if a.Rule == "broken" {
+			return errors.New(`template: 1:7: map has no entry for key "BackupTarget"`)
+		}
+		a.Payload = json.RawMessage(fmt.Sprintf(`{"note":"seen %d more times"}`, a.Repeats))
+		return nil
+	}
+	batch := func(id string) Batch {
+		return Batch{DedupKey: "k", Window: time.Hour, Prepare: prepare, Actions: []*handlers.Action{act(id, "h", "k")}}
+	}
+	s.Accept([]Batch{batch("a1")})
+	for _, id := range []string{"a2", "a3", "a4"} {
+		now = now.Add(time.Minute)
+		s.Accept([]Batch{batch(id)})
+	}
+	now = now.Add(2 * time.Hour)
+	bad := act("b1", "h", "other")
+	bad.Rule = "broken"
+	res, err := s.Accept([]Batch{batch("a5"), {Prepare: prepare, Actions: []*handlers.Action{bad}}})
+	if err != nil || res.Queued != 1 || res.Failed != 1 {
+		t.Fatalf("Accept = %+v, %v", res, err)
+	}
+	p, _ := s.Pending()
+	if len(p) != 2 || string(p[1].Payload) != `{"note":"seen 3 more times"}` {
+		t.Errorf("the payload was prepared before the repeat count was known: %s", p[len(p)-1].Payload)
+	}
+	dead, _ := s.Dead()
+	if len(dead) != 1 || dead[0].ID != "b1" || !strings.HasPrefix(dead[0].LastError, "preparing the action failed: template:") {
+		t.Errorf("dead %+v", dead)
+	}
+}
+
+func TestOneHandlerDownDoesNotHoldBackAnother(t *testing.T) {
+	s, _ := open(t)
+	down := &fake{fail: func(*handlers.Action, int) (bool, error) { return true, errors.New("503") }}
+	up := &fake{}
+	// The same problem (dedup key) for a ticket system that is down and a
+	// log line.
+	s.Accept([]Batch{{DedupKey: "k", Actions: []*handlers.Action{act("ticket", "helpdesk", "k"), act("line", "audit", "k")}}})
+	d := NewDispatcher(s, map[string]Route{"helpdesk": {Handler: down, Retry: Retry{MaxAttempts: 1000, Initial: time.Hour}}, "audit": {Handler: up}}, 0, zaptest.NewLogger(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(up.delivered, []string{"line"}) {
+		t.Errorf("the log line waited for the ticket system: delivered %q", up.delivered)
+	}
+}
+
+func TestCrashLoopReachesDeadLetters(t *testing.T) {
+	s, _ := open(t)
+	s.Accept([]Batch{{Actions: []*handlers.Action{act("boom", "h", "")}}})
+	// Three attempts that never finished: the process died during each.
+	for range 3 {
+		s.Begin("boom", time.Now().Add(-time.Second))
+	}
+	d := NewDispatcher(s, map[string]Route{"h": {Handler: &fake{}, Retry: Retry{MaxAttempts: 3}}}, 0, zaptest.NewLogger(t))
+	if err := d.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	dead, _ := s.Dead()
+	if len(dead) != 1 || !strings.Contains(dead[0].LastError, "gave up after 3 attempts that did not finish") {
+		t.Errorf("dead %+v", dead)
+	}
+}

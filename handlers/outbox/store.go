@@ -22,12 +22,12 @@ import (
 )
 
 var (
-	bucketPending = []byte("pending") // seq (8 bytes, big-endian) -> Action JSON
-	bucketIndex   = []byte("index")   // action ID -> seq
-	bucketDead    = []byte("dead")    // action ID -> Action JSON
-	bucketDone    = []byte("done")    // action ID -> delivery time (8 bytes, unix ns)
-	bucketDedup   = []byte("dedup")   // dedup key -> dedupState JSON
-	bucketState   = []byte("state")   // handler name -> nested bucket for handlers.KV
+	bucketPending = []byte("pending")   // seq (8 bytes, big-endian) -> Action JSON
+	bucketIndex   = []byte("index")     // action ID -> seq
+	bucketDead    = []byte("dead")      // action ID -> Action JSON
+	bucketDone    = []byte("done")      // action ID -> delivery time (8 bytes, unix ns)
+	bucketDedup   = []byte("dedup")     // dedup key -> dedupState JSON
+	bucketState   = []byte("state")     // handler name -> nested bucket for handlers.KV
 	bucketPos     = []byte("positions") // source name -> nested bucket: key -> position
 )
 
@@ -84,6 +84,11 @@ type Batch struct {
 	// that acted; 0 means every match acts.
 	Window  time.Duration
 	Actions []*handlers.Action
+	// Prepare renders an action's payload once Accept has set its Repeats
+	// (so "seen 7 more times" reaches the ticket). An action it fails for
+	// (a template that cannot render this event) becomes a dead letter
+	// with the error; the other actions go on. Nil: Actions are prepared.
+	Prepare func(a *handlers.Action) error
 }
 
 type dedupState struct {
@@ -96,6 +101,7 @@ type Result struct {
 	Queued     int // actions written
 	Replayed   int // actions ignored: their ID was already queued, delivered or dead
 	Suppressed int // matches suppressed by their dedup window
+	Failed     int // actions that could not be prepared: written as dead letters
 }
 
 // Position is where a source has got to: Data, under Key (a file of a
@@ -170,6 +176,17 @@ func (s *Store) Accept(batches []Batch, positions ...Position) (Result, error) {
 				if a.Created.IsZero() {
 					a.Created = now
 				}
+				if b.Prepare != nil {
+					if err := b.Prepare(a); err != nil {
+						a.Payload = nil
+						a.LastError = "preparing the action failed: " + err.Error()
+						if err := putJSON(dead, []byte(a.ID), a); err != nil {
+							return err
+						}
+						res.Failed++
+						continue
+					}
+				}
 				seq, err := pending.NextSequence()
 				if err != nil {
 					return err
@@ -233,9 +250,14 @@ func (s *Store) Delivered(id string) error {
 	})
 }
 
-// Begin records that an attempt starts and may run until until.
+// Begin records that an attempt starts and may run until until. The
+// attempt is counted now, so one that kills the process every time still
+// reaches max_attempts.
 func (s *Store) Begin(id string, until time.Time) error {
-	return s.update(id, func(a *handlers.Action) { a.InFlightUntil = until })
+	return s.update(id, func(a *handlers.Action) {
+		a.InFlightUntil = until
+		a.Attempts++
+	})
 }
 
 // update rewrites a pending action in place.
@@ -256,10 +278,10 @@ func (s *Store) update(id string, fn func(a *handlers.Action)) error {
 	})
 }
 
-// Failed records a failed attempt that will be retried at next.
+// Failed records the failure of the attempt Begin counted, to be retried
+// at next.
 func (s *Store) Failed(id string, cause error, next time.Time) error {
 	return s.update(id, func(a *handlers.Action) {
-		a.Attempts++
 		a.LastError = cause.Error()
 		a.NextAttempt = next
 		a.InFlightUntil = time.Time{}
@@ -278,7 +300,6 @@ func (s *Store) Bury(id string, cause error) error {
 		if err := json.Unmarshal(tx.Bucket(bucketPending).Get(key), &a); err != nil {
 			return err
 		}
-		a.Attempts++
 		a.LastError = cause.Error()
 		a.InFlightUntil = time.Time{}
 		if err := removePending(tx, id); err != nil {
@@ -307,6 +328,7 @@ func (s *Store) Requeue(id string) error {
 			}
 			a.NextAttempt = time.Time{}
 			a.Attempts = 0
+			a.Created = s.now() // max_age counts again from the retry
 			if err := putJSON(pending, seqKey(seq), &a); err != nil {
 				return err
 			}

@@ -12,7 +12,8 @@ import (
 type Options struct {
 	// Name is the handler's name in the configuration.
 	Name string
-	// Logger is the handler's logger; never nil (use zap.NewNop()).
+	// Logger is the handler's logger, already carrying the handler's name
+	// (the caller adds it); never nil (use zap.NewNop()).
 	Logger *zap.Logger
 	// State is durable key/value storage private to this handler (a
 	// bucket of the outbox store), for handlers that keep state across

@@ -92,7 +92,7 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 	if h.log == nil {
 		h.log = zap.NewNop()
 	}
-	h.log = h.log.With(zap.String("handler", o.Name), zap.String("handler_type", "alertmanager"))
+	h.log = h.log.With(zap.String("handler_type", "alertmanager"))
 	for _, raw := range c.URLs {
 		u, err := alertsURL(raw)
 		if err != nil {
@@ -112,16 +112,19 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 		h.genURL = handlers.MustTemplate(DefaultGeneratorURL)
 	}
 	var err error
-	// A secret that cannot be read is not an error here (logmedic test
-	// runs without production secrets); Deliver refuses to send with it.
+	// A secret that cannot be read or is empty is not an error here
+	// (logmedic test runs without production secrets); Deliver and Resend
+	// refuse to send with it, rather than send without authentication.
 	if h.password, err = handlers.LoadSecret(c.PasswordEnv, c.PasswordFile); err != nil {
 		return nil, handlers.Errf(handlers.SecretKey("password", c.PasswordEnv), "%v", err)
 	}
 	if h.token, err = handlers.LoadSecret(c.TokenEnv, c.TokenFile); err != nil {
 		return nil, handlers.Errf(handlers.SecretKey("token", c.TokenEnv), "%v", err)
 	}
-	h.secretErr = secretErr(h.password, handlers.SecretKey("password", c.PasswordEnv))
-	if h.secretErr == nil {
+	if c.PasswordEnv != "" || c.PasswordFile != "" {
+		h.secretErr = secretErr(h.password, handlers.SecretKey("password", c.PasswordEnv))
+	}
+	if h.secretErr == nil && (c.TokenEnv != "" || c.TokenFile != "") {
 		h.secretErr = secretErr(h.token, handlers.SecretKey("token", c.TokenEnv))
 	}
 	h.secrets = []handlers.Secret{h.password, h.token}
@@ -135,12 +138,16 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 	return h, nil
 }
 
-// secretErr is the error Deliver returns for an unreadable secret.
+// secretErr is the error Deliver and Resend return for a configured
+// secret that could not be read or is empty, or nil.
 func secretErr(s handlers.Secret, key string) error {
-	if s.Err() == nil {
-		return nil
+	switch {
+	case s.Err() != nil:
+		return fmt.Errorf("%s: %w", key, s.Err())
+	case !s.IsSet():
+		return fmt.Errorf("%s: the secret is empty", key)
 	}
-	return fmt.Errorf("%s: %w", key, s.Err())
+	return nil
 }
 
 // ResendInterval is how often the daemon should call Resend.

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -593,27 +595,46 @@ tls: {ca_file: /etc/ca.pem}`, "", ""},
 }
 
 func TestUnreadableSecret(t *testing.T) {
-	srv := httptest.NewServer(&recorder{})
+	rec := &recorder{}
+	srv := httptest.NewServer(rec)
 	defer srv.Close()
+	t.Setenv("LOGMEDIC_TEST_EMPTY", "")
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
-		key    string
-		config Config
+		name, key string
+		config    Config
 	}{
-		{"password_env", Config{Username: "u", PasswordEnv: "LOGMEDIC_TEST_UNSET_VAR"}},
-		{"token_file", Config{TokenFile: "/nonexistent/token"}},
+		{"password env unset", "password_env", Config{Username: "u", PasswordEnv: "LOGMEDIC_TEST_UNSET_VAR"}},
+		{"token file missing", "token_file", Config{TokenFile: "/nonexistent/token"}},
+		// An empty secret would send no credential at all.
+		{"password env empty", "password_env", Config{Username: "u", PasswordEnv: "LOGMEDIC_TEST_EMPTY"}},
+		{"password file empty", "password_file", Config{Username: "u", PasswordFile: empty}},
+		{"token env empty", "token_env", Config{TokenEnv: "LOGMEDIC_TEST_EMPTY"}},
+		{"token file empty", "token_file", Config{TokenFile: empty}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.key, func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			// New succeeds (logmedic test runs without production
 			// secrets); Deliver and Resend refuse to send.
 			tt.config.URLs = []string{srv.URL}
-			h := newHandler(t, &tt.config, newKV(), nil)
+			kv := newKV()
+			h := newHandler(t, &tt.config, kv, nil)
 			retry, err := h.Deliver(context.Background(), handlertest.Action(t, h, handlertest.Event(), "r", nil))
 			if err == nil || retry || !strings.HasPrefix(err.Error(), tt.key+": ") {
 				t.Errorf("Deliver = %v, %v; want a %s error, no retry", retry, err, tt.key)
 			}
-			if err := h.Resend(context.Background()); err == nil {
-				t.Error("Resend sent without its secret")
+			// A firing alert kept from before, as after a restart.
+			rc := record{Labels: map[string]string{"alertname": "r", "computer": "PC"}, StartsAt: start}
+			b, _ := json.Marshal(rc)
+			kv.Put(keyPrefix+fingerprint(rc.Labels), b)
+			if err := h.Resend(context.Background()); err == nil || !strings.HasPrefix(err.Error(), tt.key+": ") {
+				t.Errorf("Resend = %v; want a %s error", err, tt.key)
+			}
+			if n := rec.count(); n != 0 {
+				t.Errorf("%d requests sent without the secret", n)
 			}
 		})
 	}

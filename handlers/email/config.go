@@ -20,7 +20,7 @@ type Config struct {
 	PasswordEnv  string             `yaml:"password_env" doc:"Environment variable holding the SMTP password."`
 	PasswordFile string             `yaml:"password_file" doc:"File holding the SMTP password."`
 	From         string             `yaml:"from" doc:"Sender address, such as 'logmedic <logmedic@corp.example>'."`
-	To           []string           `yaml:"to" doc:"Recipient addresses, one per entry."`
+	To           []string           `yaml:"to" doc:"Recipient addresses, one per entry, each one plain address (ops@corp.example): no display name, quotes, <>, spaces or commas."`
 	Subject      *handlers.Template `yaml:"subject" doc:"Subject template; line breaks and control characters are replaced by spaces, non-ASCII text is RFC 2047 encoded. Default: [logmedic] RULE on COMPUTER (ERROR CODE)."`
 	Body         *handlers.Template `yaml:"body" doc:"Body template, sent as UTF-8 text/plain in quoted-printable. Default: the rule's description, the event's facts and its message."`
 	TLS          handlers.TLS       `yaml:"tls" doc:"TLS settings: CA file, server name, or insecure_skip_verify (testing only)."`
@@ -94,14 +94,14 @@ func (c *Config) Validate() error {
 	}
 	if c.From == "" {
 		errs = append(errs, handlers.Errf("from", "the sender address is missing"))
-	} else if _, err := parseAddress(c.From); err != nil {
+	} else if _, err := parseFrom(c.From); err != nil {
 		errs = append(errs, handlers.Errf("from", "%v", err))
 	}
 	if len(c.To) == 0 {
 		errs = append(errs, handlers.Errf("to", "list at least one recipient"))
 	}
 	for _, to := range c.To {
-		if _, err := parseAddress(to); err != nil {
+		if _, err := parseRecipient(to); err != nil {
 			errs = append(errs, handlers.Errf("to", "%v", err))
 		}
 	}
@@ -116,7 +116,7 @@ func Params() []handlers.Param {
 	return []handlers.Param{
 		{Name: "subject", Doc: "The subject, instead of the handler's."},
 		{Name: "body", Doc: "The body (plain text), instead of the handler's."},
-		{Name: "to", Doc: "Recipients, comma-separated, instead of the handler's to:."},
+		{Name: "to", Doc: "Recipients instead of the handler's to:, as plain addresses (ops@corp.example) separated by commas: no display names, quotes, <> or spaces. An action whose rendered list holds anything else, or nothing, fails without retry. Event text here chooses who gets mail: keep it out."},
 	}
 }
 
@@ -163,16 +163,61 @@ func parseAddress(s string) (*mail.Address, error) {
 	return a, nil
 }
 
-// parseAddressList parses comma-separated addresses.
-func parseAddressList(s string) ([]*mail.Address, error) {
-	if strings.IndexFunc(s, isControl) >= 0 {
-		return nil, errors.New("addresses hold a control character")
-	}
-	list, err := mail.ParseAddressList(s)
+// parseFrom parses the sender, which may have a display name
+// ("logmedic <logmedic@corp.example>"); its address, sent in MAIL FROM,
+// must be plain.
+func parseFrom(s string) (*mail.Address, error) {
+	a, err := parseAddress(s)
 	if err != nil {
-		return nil, errors.New("addresses " + quote(s) + ": " + strings.TrimPrefix(err.Error(), "mail: "))
+		return nil, err
 	}
-	return list, nil
+	if !plainAddress(a.Address) {
+		return nil, errors.New("address " + quote(s) + ": " + quote(a.Address) + " " + notPlain)
+	}
+	return a, nil
+}
+
+// atext is RFC 5322's atext: what a dot-atom's parts are made of.
+const atext = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+
+// label is a domain name's label: letters, digits and inner hyphens.
+const label = "[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+
+// plainRe is local@domain with a dot-atom local part.
+var plainRe = regexp.MustCompile(`^` + atext + `(\.` + atext + `)*@` + label + `(\.` + label + `)*$`)
+
+// notPlain says what a recipient must be.
+const notPlain = "is not one plain address: write local@domain, without a display name, quotes, <>, spaces or commas"
+
+// plainAddress reports whether s is one address as RCPT TO carries it
+// and as a header shows it without quoting: a local part of RFC 5322
+// atext and dots, and a domain of letters, digits, dots and hyphens.
+// Nothing in it can end the SMTP path, add parameters to the command
+// (NOTIFY=, ORCPT=) or name a second recipient.
+func plainAddress(s string) bool {
+	local, _, _ := strings.Cut(s, "@")
+	return len(s) <= 254 && len(local) <= 64 && plainRe.MatchString(s)
+}
+
+// parseRecipient parses one recipient, which must be a plain address.
+func parseRecipient(s string) (*mail.Address, error) {
+	if !plainAddress(s) {
+		return nil, errors.New("recipient " + quote(s) + " " + notPlain)
+	}
+	return &mail.Address{Address: s}, nil
+}
+
+// splitRecipients splits a rendered to: on commas, trimming spaces
+// around each part and dropping empty ones; the result is never nil. The
+// parts are not checked.
+func splitRecipients(s string) []string {
+	out := []string{}
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
 }
 
 func quote(s string) string {

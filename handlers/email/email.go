@@ -4,9 +4,12 @@
 //
 // Event text never reaches a header unescaped: line breaks and control
 // characters in the subject become spaces, non-ASCII text is RFC 2047
-// encoded, and addresses are parsed and re-formatted. The body is UTF-8
-// text/plain in quoted-printable, so long lines and a line holding only
-// "." arrive intact. The Message-ID is <ACTION-ID@logmedic>: a redelivered
+// encoded, and addresses are parsed and re-formatted. Every recipient,
+// configured or rendered by with: to, must be one plain address
+// (local@domain of RFC 5322 atext, dots, letters, digits and hyphens), so
+// event text cannot add SMTP parameters or recipients inside one. The
+// body is UTF-8 text/plain in quoted-printable, so long lines and a line
+// holding only "." arrive intact. The Message-ID is <ACTION-ID@logmedic>: a redelivered
 // action (after a lost reply) carries the same one, so receivers can tell.
 //
 // A 4xx reply or a network error can succeed later (retry); a 5xx reply
@@ -78,7 +81,7 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 	if h.log == nil {
 		h.log = zap.NewNop()
 	}
-	h.log = h.log.With(zap.String("handler", o.Name), zap.String("handler_type", "email"), zap.String("server", h.addr))
+	h.log = h.log.With(zap.String("handler_type", "email"), zap.String("server", h.addr))
 	if h.subject == nil {
 		h.subject = handlers.MustTemplate(DefaultSubject)
 	}
@@ -92,11 +95,11 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 		}
 	}
 	var err error
-	if h.from, err = parseAddress(c.From); err != nil {
+	if h.from, err = parseFrom(c.From); err != nil {
 		return nil, handlers.Errf("from", "%v", err)
 	}
 	for _, s := range c.To {
-		a, err := parseAddress(s)
+		a, err := parseRecipient(s)
 		if err != nil {
 			return nil, handlers.Errf("to", "%v", err)
 		}
@@ -108,8 +111,9 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 	if h.mode == ModeNone && c.Username != "" && !loopback(c.Host) {
 		return nil, handlers.Errf("tls_mode", "none allows AUTH only to a loopback host")
 	}
-	// A password that cannot be read is not an error here (logmedic test
-	// runs without production secrets); Deliver refuses to send with it.
+	// A password that cannot be read or is empty is not an error here
+	// (logmedic test runs without production secrets); Deliver refuses to
+	// send with it.
 	key := "password_file"
 	if c.PasswordEnv != "" {
 		key = "password_env"
@@ -117,8 +121,11 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 	if h.password, err = handlers.LoadSecret(c.PasswordEnv, c.PasswordFile); err != nil {
 		return nil, handlers.Errf(key, "%v", err)
 	}
-	if err := h.password.Err(); err != nil {
-		h.secretErr = fmt.Errorf("%s: %w", key, err)
+	switch {
+	case h.password.Err() != nil:
+		h.secretErr = fmt.Errorf("%s: %w", key, h.password.Err())
+	case (c.PasswordEnv != "" || c.PasswordFile != "") && !h.password.IsSet():
+		h.secretErr = fmt.Errorf("%s: the secret is empty", key)
 	}
 	h.secrets = []handlers.Secret{h.password}
 	if h.password.IsSet() {
@@ -136,13 +143,19 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 
 // payload is a prepared action, as the outbox stores it.
 type payload struct {
-	Subject string   `json:"subject"`
-	Body    string   `json:"body"`
-	To      []string `json:"to,omitempty"` // from with: to; else the handler's
+	Subject string `json:"subject"`
+	Body    string `json:"body"`
+	// To is the with: to list, split on commas but not checked: a bad
+	// recipient fails the action at delivery, not every action of the
+	// event at preparation. Nil means the handler's to:.
+	To *[]string `json:"to,omitempty"`
 }
 
 // Prepare renders the subject, body and, when with: sets them, the
-// recipients.
+// recipients. A to: that is not a list of plain addresses even for the
+// sample event is an error of the template (the configuration check
+// reports it); one that only this event's text makes bad or empty is
+// kept, and Deliver fails the action.
 func (h *Handler) Prepare(d *handlers.Data, with map[string]*handlers.Template) (json.RawMessage, error) {
 	subject, err := handlers.Render(d, with, "subject", h.subject)
 	if err != nil {
@@ -158,13 +171,21 @@ func (h *Handler) Prepare(d *handlers.Data, with map[string]*handlers.Template) 
 		if err != nil {
 			return nil, fmt.Errorf("to: %w", err)
 		}
-		list, err := parseAddressList(s)
-		if err != nil {
-			return nil, fmt.Errorf("to: %w", err)
+		list := splitRecipients(s)
+		if _, err := parseRecipients(list); err != nil {
+			sample, serr := t.Execute(handlers.SampleData())
+			if serr != nil {
+				return nil, fmt.Errorf("to: %w", serr)
+			}
+			// A template that renders nothing for the sample event (a
+			// field it lacks) cannot be judged on it.
+			if list := splitRecipients(sample); len(list) > 0 {
+				if _, err := parseRecipients(list); err != nil {
+					return nil, fmt.Errorf("to: for a sample event: %w", err)
+				}
+			}
 		}
-		for _, a := range list {
-			p.To = append(p.To, a.String())
-		}
+		p.To = &list
 	}
 	return json.Marshal(p)
 }
@@ -184,17 +205,10 @@ func (h *Handler) mailing(a *handlers.Action) (*mailing, error) {
 	}
 	m := &mailing{rcpts: h.to, body: p.Body}
 	if p.To != nil {
-		m.rcpts = nil
-		for _, s := range p.To {
-			addr, err := parseAddress(s)
-			if err != nil {
-				return nil, fmt.Errorf("decode payload: %w", err)
-			}
-			m.rcpts = append(m.rcpts, addr)
+		var err error
+		if m.rcpts, err = parseRecipients(*p.To); err != nil {
+			return nil, fmt.Errorf("to: %w", err)
 		}
-	}
-	if len(m.rcpts) == 0 {
-		return nil, errors.New("no recipients")
 	}
 	date := a.Created
 	if date.IsZero() {
@@ -233,6 +247,23 @@ func (h *Handler) mailing(a *handlers.Action) (*mailing, error) {
 	}
 	m.msg = b.Bytes()
 	return m, nil
+}
+
+// parseRecipients parses a rendered to: list, every part a plain
+// address, at least one.
+func parseRecipients(list []string) ([]*mail.Address, error) {
+	if len(list) == 0 {
+		return nil, errors.New("no recipients")
+	}
+	out := make([]*mail.Address, 0, len(list))
+	for _, s := range list {
+		a, err := parseRecipient(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 // idText is what may stand in a Message-ID's left part as it is.

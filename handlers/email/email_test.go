@@ -12,7 +12,10 @@ import (
 	"net"
 	"net/mail"
 	"net/smtp"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,6 +25,7 @@ import (
 
 	"github.com/logmedic/logmedic/handlers"
 	"github.com/logmedic/logmedic/handlers/handlertest"
+	"github.com/logmedic/logmedic/watcher"
 )
 
 func newHandler(t *testing.T, c *Config) *Handler {
@@ -101,7 +105,7 @@ func checkHeaders(t *testing.T, p parsed, a *handlers.Action, wantSubject string
 func TestMessage(t *testing.T) {
 	h := newHandler(t, &Config{
 		Host: "smtp.corp.example", From: "logmedic <logmedic@corp.example>",
-		To: []string{"helpdesk@corp.example", "Jürgen Müller <jm@corp.example>"},
+		To: []string{"helpdesk@corp.example", "jm@corp.example"},
 	})
 	e := handlertest.HostileEvent()
 	a := handlertest.Action(t, h, e, "backup-failed", map[string]string{
@@ -117,7 +121,7 @@ func TestMessage(t *testing.T) {
 		t.Error("non-ASCII subject not RFC 2047 encoded")
 	}
 	to, err := p.header.AddressList("To")
-	if err != nil || len(to) != 2 || to[1].Name != "Jürgen Müller" || to[1].Address != "jm@corp.example" {
+	if err != nil || len(to) != 2 || to[0].Address != "helpdesk@corp.example" || to[1].Address != "jm@corp.example" {
 		t.Errorf("To %v (%v)", to, err)
 	}
 	from, err := p.header.AddressList("From")
@@ -166,19 +170,102 @@ func TestHeaderText(t *testing.T) {
 }
 
 func TestWithTo(t *testing.T) {
-	h := newHandler(t, &Config{Host: "smtp", From: "a@x", To: []string{"b@x"}})
-	a := handlertest.Action(t, h, handlertest.Event(), "r", map[string]string{"to": "c@x, D <d@x>"})
-	m, err := h.mailing(a)
+	// A closed port: an action that got as far as connecting would fail
+	// with retry true.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.rcpts) != 2 || m.rcpts[0].Address != "c@x" || m.rcpts[1].Address != "d@x" {
-		t.Errorf("recipients %v", m.rcpts)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	h := newHandler(t, &Config{Host: "127.0.0.1", Port: port, From: "a@x", To: []string{"b@x"}})
+	owner := func(v string) handlers.Event {
+		e := handlertest.Event()
+		e.Data = append(e.Data, watcher.Field{Name: "Owner", Value: v})
+		return e
 	}
-	tm := handlers.MustTemplate("{{.Message}}@x")
-	e := handlertest.HostileEvent()
-	if _, err := h.Prepare(handlers.NewData(&e, "r", ""), map[string]*handlers.Template{"to": tm}); err == nil {
-		t.Error("Prepare accepted event text with line breaks as recipients")
+	const fromEvent = `{{.Field "Owner"}}`
+
+	for _, tt := range []struct {
+		name, with, owner string
+		want              []string
+	}{
+		{"constant", "c@x, d@x", "", []string{"c@x", "d@x"}},
+		{"from the event", fromEvent, " c@x ,d.e+f@sub.corp-1.example,", []string{"c@x", "d.e+f@sub.corp-1.example"}},
+		{"handler's", "", "", []string{"b@x"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var with map[string]string
+			if tt.with != "" {
+				with = map[string]string{"to": tt.with}
+			}
+			m, err := h.mailing(handlertest.Action(t, h, owner(tt.owner), "r", with))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range m.rcpts {
+				got = append(got, r.Address)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("recipients %q, want %q", got, tt.want)
+			}
+		})
+	}
+
+	// Event text that is not a list of plain addresses fails its action
+	// at delivery, without retry and without connecting; Prepare keeps
+	// it, so that the event's other actions still go.
+	for _, tt := range []struct{ name, owner, bad string }{
+		{"smtp parameters", `attacker@evil.example, "x> NOTIFY=SUCCESS"@evil.example`, `"\"x> NOTIFY=SUCCESS\"@evil.example"`},
+		{"angle brackets", "Boss <boss@corp.example>", `"Boss <boss@corp.example>"`},
+		{"space", "x> NOTIFY=SUCCESS@evil.example", `"x> NOTIFY=SUCCESS@evil.example"`},
+		{"line break", "a@x\r\nRCPT TO:<b@x>", `"a@x\r\nRCPT TO:<b@x>"`},
+		{"quoted local part", `"a b"@x`, `"\"a b\"@x"`},
+		{"no domain", "root", `"root"`},
+		{"route", "@relay:a@x", `"@relay:a@x"`},
+		{"empty", " , ", ""},
+		{"hostile", handlertest.Hostile, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := handlertest.Action(t, h, owner(tt.owner), "r", map[string]string{"to": fromEvent})
+			retry, err := h.Deliver(context.Background(), a)
+			want := "to: recipient " + tt.bad + " is not one plain address"
+			if tt.bad == "" {
+				want = "to: "
+			}
+			if err == nil || retry || !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("Deliver = %v, %v; want no retry and an error starting %q", retry, err, want)
+			}
+			if _, err := h.Preview(a); err == nil {
+				t.Error("Preview accepted the recipients")
+			}
+		})
+	}
+
+	// A template that renders bad recipients for the sample event is
+	// wrong itself: the configuration check, which prepares the sample
+	// event, reports it.
+	for _, with := range []string{"Ops <ops@corp.example>", "{{.Computer}}", `"x y"@corp.example`} {
+		d := handlers.SampleData()
+		if _, err := h.Prepare(d, map[string]*handlers.Template{"to": handlers.MustTemplate(with)}); err == nil || !strings.Contains(err.Error(), "to: for a sample event: recipient") {
+			t.Errorf("Prepare with to %q = %v, want an error", with, err)
+		}
+	}
+}
+
+func TestPlainAddress(t *testing.T) {
+	for _, s := range []string{"a@x", "ops@corp.example", "first.last+tag@sub-1.corp.example", "!#$%&'*+/=?^_`{|}~-@x", strings.Repeat("a", 64) + "@x"} {
+		if !plainAddress(s) {
+			t.Errorf("%q refused", s)
+		}
+	}
+	for _, s := range []string{"", "a", "@x", "a@", "a@@x", ".a@x", "a.@x", "a..b@x", "a@-x", "a@x-", "a@x..y", "a@.x", "a@[127.0.0.1]",
+		"A <a@x>", "<a@x>", `"a"@x`, "a b@x", "a@x y", "a,b@x", "a@x,b@x", "a@x>", "a@x NOTIFY=NEVER", "jürgen@x", "a@ü.example",
+		"a@x\r\n", "a\x00@x", strings.Repeat("a", 65) + "@x", "a@" + strings.Repeat("x.", 130) + "x"} {
+		if plainAddress(s) {
+			t.Errorf("%q accepted", s)
+		}
 	}
 }
 
@@ -327,7 +414,7 @@ tls_mode: starttls
 username: logmedic
 password_file: /etc/logmedic/smtp.pw
 from: "logmedic <logmedic@corp.example>"
-to: [helpdesk@corp.example, "Ops <ops@corp.example>"]
+to: [helpdesk@corp.example, ops@corp.example]
 subject: "[backup] {{.Computer}}"
 body: "{{.Message}}"
 tls: {ca_file: /etc/ca.pem, server_name: smtp.corp.example}
@@ -347,6 +434,11 @@ hello: ws-0142.corp.example`, "", ""},
 		{"header in from", "host: h\nfrom: \"a@x\\r\\nBcc: c@x\"\nto: [b@x]", "from", "control character"},
 		{"no to", "host: h\nfrom: a@x", "to", "at least one"},
 		{"bad to", "host: h\nfrom: a@x\nto: [b]", "to", "address"},
+		{"to with a name", "host: h\nfrom: a@x\nto: ['Ops <ops@corp.example>']", "to", `recipient "Ops <ops@corp.example>" is not one plain address`},
+		{"to in angle brackets", "host: h\nfrom: a@x\nto: ['<ops@corp.example>']", "to", "not one plain address"},
+		{"two in one to", "host: h\nfrom: a@x\nto: ['a@x, b@x']", "to", "not one plain address"},
+		{"to with smtp parameters", "host: h\nfrom: a@x\nto: ['\"x> NOTIFY=SUCCESS\"@evil.example']", "to", "not one plain address"},
+		{"quoted from", "host: h\nfrom: '\"a> NOTIFY=NEVER\"@x'\nto: [b@x]", "from", "not one plain address"},
 		{"bad hello", "host: h\nfrom: a@x\nto: [b@x]\nhello: 'a b'", "hello", "not a host name"},
 	}
 	for _, tt := range tests {
@@ -373,17 +465,25 @@ hello: ws-0142.corp.example`, "", ""},
 }
 
 func TestUnreadableSecret(t *testing.T) {
-	c := &Config{Host: "127.0.0.1", Port: 1, From: "a@x", To: []string{"b@x"}, Username: "u", PasswordEnv: "LOGMEDIC_TEST_UNSET_VAR"}
-	for _, key := range []string{"password_env", "password_file"} {
-		if key == "password_file" {
-			c.PasswordEnv, c.PasswordFile = "", "/nonexistent/pw"
-		}
+	t.Setenv("LOGMEDIC_TEST_EMPTY", "")
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := &Config{Host: "127.0.0.1", Port: 1, From: "a@x", To: []string{"b@x"}, Username: "u"}
+	for _, tt := range []struct{ env, file, key string }{
+		{"LOGMEDIC_TEST_UNSET_VAR", "", "password_env"},
+		{"", "/nonexistent/pw", "password_file"},
+		{"LOGMEDIC_TEST_EMPTY", "", "password_env"},
+		{"", empty, "password_file"},
+	} {
+		c.PasswordEnv, c.PasswordFile = tt.env, tt.file
 		// New succeeds (logmedic test runs without production secrets);
 		// Deliver refuses to send.
 		h := newHandler(t, c)
 		retry, err := h.Deliver(context.Background(), handlertest.Action(t, h, handlertest.Event(), "r", nil))
-		if err == nil || retry || !strings.HasPrefix(err.Error(), key+": ") {
-			t.Errorf("%s: Deliver = %v, %v; want a %s error, no retry", key, retry, err, key)
+		if err == nil || retry || !strings.HasPrefix(err.Error(), tt.key+": ") {
+			t.Errorf("%s %s: Deliver = %v, %v; want a %s error, no retry", tt.env, tt.file, retry, err, tt.key)
 		}
 	}
 	c.PasswordEnv = "P"

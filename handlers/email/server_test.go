@@ -24,6 +24,7 @@ import (
 	"github.com/logmedic/logmedic/handlers"
 	"github.com/logmedic/logmedic/handlers/handlertest"
 	"github.com/logmedic/logmedic/internal/tooltest"
+	"github.com/logmedic/logmedic/watcher"
 )
 
 // These tests send to a real SMTP server: testdata/smtpd.py, built on
@@ -199,7 +200,7 @@ func (s *smtpd) messages(t *testing.T) []received {
 func (s *smtpd) config(mode string) *Config {
 	return &Config{
 		Host: "127.0.0.1", Port: s.port, TLSMode: mode,
-		From: "logmedic <logmedic@corp.example>", To: []string{"helpdesk@corp.example", "Jürgen Müller <jm@corp.example>"},
+		From: "logmedic <logmedic@corp.example>", To: []string{"helpdesk@corp.example", "jm@corp.example"},
 		TLS: handlers.TLS{CAFile: s.ca}, Hello: "ws-0142.corp.example",
 	}
 }
@@ -250,7 +251,7 @@ func TestSMTP(t *testing.T) {
 				t.Errorf("body lacks %q", want)
 			}
 		}
-		if to, err := p.header.AddressList("To"); err != nil || len(to) != 2 || to[1].Name != "Jürgen Müller" {
+		if to, err := p.header.AddressList("To"); err != nil || len(to) != 2 || to[1].Address != "jm@corp.example" {
 			t.Errorf("To %v (%v)", to, err)
 		}
 
@@ -344,6 +345,29 @@ func TestSMTP(t *testing.T) {
 		}
 		if msgs := s.messages(t); len(msgs) != 1 || msgs[0].TLS || !msgs[0].Authenticated {
 			t.Fatalf("messages %+v", msgs)
+		}
+	})
+
+	t.Run("recipients from the event", func(t *testing.T) {
+		t.Parallel()
+		s := startSMTPD(t, ModeSTARTTLS, false)
+		h := newHandler(t, s.config(ModeSTARTTLS))
+		e := handlertest.Event()
+		e.Data = append(e.Data, watcher.Field{Name: "Owner", Value: `attacker@evil.example, "x> NOTIFY=SUCCESS"@evil.example`})
+		with := map[string]string{"to": `{{.Field "Owner"}}`}
+		retry, err := h.Deliver(ctx, handlertest.Action(t, h, e, "backup-failed", with))
+		if err == nil || retry || !strings.Contains(err.Error(), "is not one plain address") {
+			t.Errorf("SMTP parameters in a recipient: retry %v, err %v; want a permanent error", retry, err)
+		}
+		if n := len(s.messages(t)); n != 0 {
+			t.Errorf("%d messages saved", n)
+		}
+		e.Data[len(e.Data)-1].Value = "ok@corp.example, other@corp.example"
+		if retry, err := h.Deliver(ctx, handlertest.Action(t, h, e, "backup-failed", with)); err != nil {
+			t.Fatalf("Deliver: retry %v, %v", retry, err)
+		}
+		if msgs := s.messages(t); len(msgs) != 1 || !slices.Equal(msgs[0].RcptTos, []string{"ok@corp.example", "other@corp.example"}) {
+			t.Errorf("messages %+v", msgs)
 		}
 	})
 

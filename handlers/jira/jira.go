@@ -18,6 +18,17 @@
 // when no issue is open. Deliveries for one key are serialized within the
 // process; two logmedic instances may still race.
 //
+// The search is not read-after-write consistent: Atlassian documents
+// that an issue just created can take a while to show in
+// /rest/api/3/search/jql results. So the handler also remembers, in
+// Options.State, the issue it created for each label. When the search
+// finds nothing but an issue is remembered, it reads that issue
+// (GET /rest/api/N/issue/<key>?fields=status) and comments on it unless
+// its status category is Done; a done or deleted issue is forgotten and a
+// new one opened. Once the search finds the remembered issue, it is
+// forgotten too: the index has caught up. Without State (a dry run) only
+// the search is used.
+//
 // Descriptions and comments are plain text. Version 2 sends them as wiki
 // markup inside one {noformat} block, any "{noformat" inside broken by a
 // zero-width space so that it cannot close the block: event text such as
@@ -61,6 +72,9 @@ type Handler struct {
 	secretErr error // why the token could not be read
 	locks     handlers.KeyLocks
 	log       *zap.Logger
+	// state maps a label to the key of the issue this handler created
+	// for it, until the search finds that issue; nil in dry runs.
+	state handlers.KV
 }
 
 var (
@@ -91,6 +105,7 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 		comment:   c.Comment,
 		priority:  c.Priority,
 		log:       o.Logger,
+		state:     o.State,
 	}
 	if h.version == 0 {
 		h.version = 2
@@ -117,9 +132,10 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 	if c.TokenEnv != "" {
 		key = "token_env"
 	}
-	// A variable that is not set or a file that cannot be read does not
-	// fail New (logmedic test runs without production secrets; the loader
-	// checks them where they must exist): Deliver refuses to send.
+	// A variable that is not set or empty, or a file that cannot be read
+	// or is empty, does not fail New (logmedic test runs without
+	// production secrets; the loader checks them where they must exist):
+	// Deliver refuses to send.
 	tok, err := handlers.LoadSecret(c.TokenEnv, c.TokenFile)
 	switch {
 	case err != nil:
@@ -127,7 +143,7 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 	case tok.Err() != nil:
 		h.secretErr = fmt.Errorf("%s: %w", key, tok.Err())
 	case !tok.IsSet():
-		return nil, handlers.Errf(key, "the token is empty")
+		h.secretErr = fmt.Errorf("%s: the secret is empty", key)
 	}
 	h.token = tok
 	h.secrets = handlers.SecretForms(tok.Value(), h.email+":"+tok.Value())
@@ -212,7 +228,37 @@ type tracker struct {
 }
 
 func (t *tracker) Find(ctx context.Context) (string, bool, error) {
-	return t.h.find(ctx, t.p.Label)
+	found, retry, err := t.h.find(ctx, t.p.Label)
+	if err != nil || t.h.state == nil {
+		return found, retry, err
+	}
+	known, err := t.h.remembered(t.p.Label)
+	switch {
+	case err != nil && found != "":
+		return found, false, nil
+	case err != nil:
+		return "", true, err
+	case known == "":
+		return found, false, nil
+	}
+	if found != "" {
+		if found == known {
+			// The search sees it now: the index has caught up.
+			t.h.forget(t.p.Label, known, "found by search")
+		}
+		return found, false, nil
+	}
+	// The search may not see an issue created moments ago: ask for the
+	// one this handler created.
+	open, retry, err := t.h.isOpen(ctx, known)
+	if err != nil {
+		return "", retry, err
+	}
+	if !open {
+		t.h.forget(t.p.Label, known, "done or deleted")
+		return "", false, nil
+	}
+	return known, false, nil
 }
 
 func (t *tracker) Note(ctx context.Context, issue string) (bool, error) {
@@ -229,7 +275,71 @@ func (t *tracker) Open(ctx context.Context) (string, bool, error) {
 		Key string `json:"key"`
 	}
 	_ = json.Unmarshal(resp.Body, &created) // the issue exists either way
+	if t.h.state != nil && issueRef.MatchString(created.Key) {
+		// Failing here would retry and open another issue: the worst a
+		// lost entry does is the same, so it is only logged.
+		if err := t.h.state.Put(t.p.Label, []byte(created.Key)); err != nil {
+			t.h.log.Warn("created issue not remembered", zap.String("issue", created.Key), zap.String("label", t.p.Label), zap.Error(err))
+		}
+	}
 	return created.Key, false, nil
+}
+
+// remembered returns the key of the issue this handler created for
+// label, or "".
+func (h *Handler) remembered(label string) (string, error) {
+	v, ok, err := h.state.Get(label)
+	if err != nil {
+		return "", fmt.Errorf("read state: %w", err)
+	}
+	if !ok {
+		return "", nil
+	}
+	if key := string(v); issueRef.MatchString(key) {
+		return key, nil
+	}
+	h.forget(label, string(v), "malformed")
+	return "", nil
+}
+
+// forget drops label's remembered issue.
+func (h *Handler) forget(label, issue, why string) {
+	if err := h.state.Delete(label); err != nil {
+		h.log.Warn("remembered issue not forgotten", zap.String("issue", issue), zap.String("label", label), zap.String("why", why), zap.Error(err))
+	}
+}
+
+// isOpen reports whether issue exists, is still the same issue (not
+// moved to another key), and its status category is not Done.
+func (h *Handler) isOpen(ctx context.Context, issue string) (bool, bool, error) {
+	resp, retry, err := h.send(ctx, http.MethodGet, h.issueURL(issue), nil)
+	if resp.Status == http.StatusNotFound || resp.Status/100 == 3 {
+		return false, false, nil // deleted, or moved to another key
+	}
+	if err != nil {
+		return false, retry, err
+	}
+	var got struct {
+		Key    string `json:"key"`
+		Fields struct {
+			Status struct {
+				StatusCategory struct {
+					Key string `json:"key"`
+				} `json:"statusCategory"`
+			} `json:"status"`
+		} `json:"fields"`
+	}
+	if err := json.Unmarshal(resp.Body, &got); err != nil {
+		return false, true, fmt.Errorf("get %s: reply is not Jira JSON: %v", issue, err)
+	}
+	if got.Key != "" && got.Key != issue {
+		return false, false, nil // moved to another project
+	}
+	return !strings.EqualFold(got.Fields.Status.StatusCategory.Key, "done"), false, nil
+}
+
+func (h *Handler) issueURL(issue string) string {
+	return h.api("issue/"+url.PathEscape(issue)) + "?fields=status"
 }
 
 var issueRef = regexp.MustCompile(`^([A-Z][A-Z0-9_]*-[0-9]+|[0-9]+)$`)
@@ -366,8 +476,8 @@ func (h *Handler) Preview(a *handlers.Action) (handlers.Preview, error) {
 		pv.Headers[k] = req.Header.Get(k)
 	}
 	comment, _ := json.Marshal(map[string]any{"body": h.text(p.Comment)})
-	pv.Note = fmt.Sprintf("first GET %s; if an open issue is found, POST %s with %s instead",
-		h.searchURL(p.Label), h.api("issue/<key>/comment"), comment)
+	pv.Note = fmt.Sprintf("first GET %s (and, when it finds nothing but this handler created an issue for the label, GET %s); if an open issue is found, POST %s with %s instead",
+		h.searchURL(p.Label), h.api("issue/<key>")+"?fields=status", h.api("issue/<key>/comment"), comment)
 	if a.Resolve {
 		pv.Note += "; this action resolves a problem: with no open issue, nothing is sent"
 	}

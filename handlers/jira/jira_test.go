@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -41,6 +42,8 @@ type issue struct {
 	Priority string
 	Done     bool
 	Comments []any
+	Created  int  // the number of the request that created it
+	Deleted  bool // answers 404
 }
 
 // fakeJira is a Jira REST API of one version that checks the shape of
@@ -57,6 +60,10 @@ type fakeJira struct {
 	fail             []int // statuses for the next requests; 0 lets one through
 	crashAfterCreate bool
 	echo             func(w http.ResponseWriter, r *http.Request, body []byte)
+	// lag is how many requests after its creation an issue stays out of
+	// search results, as in Jira Cloud, whose search is not
+	// read-after-write consistent.
+	lag int
 }
 
 var jqlRe = regexp.MustCompile(`^project = "([A-Z][A-Z0-9_]*)" AND labels = "(logmedic-[0-9a-f]{16})" AND statusCategory != Done$`)
@@ -96,6 +103,8 @@ func (f *fakeJira) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.search(w, r)
 	case r.Method == http.MethodPost && path == api+"issue":
 		f.create(w, body)
+	case r.Method == http.MethodGet && strings.HasPrefix(path, api+"issue/") && !strings.Contains(strings.TrimPrefix(path, api+"issue/"), "/"):
+		f.get(w, r, strings.TrimPrefix(path, api+"issue/"))
 	case r.Method == http.MethodPost && strings.HasPrefix(path, api+"issue/") && strings.HasSuffix(path, "/comment"):
 		f.addComment(w, strings.TrimSuffix(strings.TrimPrefix(path, api+"issue/"), "/comment"), body)
 	default:
@@ -114,7 +123,10 @@ func (f *fakeJira) search(w http.ResponseWriter, r *http.Request) {
 	}
 	found := []map[string]any{}
 	for i, is := range f.issues {
-		if is.Project == m[1] && slices.Contains(is.Labels, m[2]) && !is.Done {
+		if len(f.calls)-is.Created <= f.lag {
+			continue // not indexed yet
+		}
+		if is.Project == m[1] && slices.Contains(is.Labels, m[2]) && !is.Done && !is.Deleted {
 			found = append(found, map[string]any{"id": fmt.Sprint(10000 + i), "key": is.Key, "fields": map[string]string{"summary": is.Summary}})
 			break
 		}
@@ -155,7 +167,7 @@ func (f *fakeJira) create(w http.ResponseWriter, body []byte) {
 	}
 	f.checkText("description", fl.Desc)
 	is := &issue{Key: fmt.Sprintf("%s-%d", fl.Project.Key, len(f.issues)+1), Project: fl.Project.Key, Type: fl.IssueType.Name,
-		Summary: fl.Summary, Desc: fl.Desc, Labels: fl.Labels}
+		Summary: fl.Summary, Desc: fl.Desc, Labels: fl.Labels, Created: len(f.calls)}
 	if fl.Priority != nil {
 		is.Priority = fl.Priority.Name
 	}
@@ -170,6 +182,26 @@ func (f *fakeJira) create(w http.ResponseWriter, body []byte) {
 	writeJSON(w, http.StatusCreated, map[string]string{"id": "10000", "key": is.Key, "self": "http://jira/rest/api/2/issue/10000"})
 }
 
+// get answers GET /issue/<key>?fields=status, as Jira does.
+func (f *fakeJira) get(w http.ResponseWriter, r *http.Request, key string) {
+	if q := r.URL.Query(); q.Get("fields") != "status" || len(q) != 1 {
+		f.t.Errorf("get issue query %q", r.URL.RawQuery)
+	}
+	for i, is := range f.issues {
+		if is.Key != key || is.Deleted {
+			continue
+		}
+		name, category := "To Do", "new"
+		if is.Done {
+			name, category = "Done", "done"
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"id": fmt.Sprint(10000 + i), "key": is.Key,
+			"fields": map[string]any{"status": map[string]any{"name": name, "statusCategory": map[string]any{"key": category, "name": name}}}})
+		return
+	}
+	http.Error(w, `{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}`, http.StatusNotFound)
+}
+
 func (f *fakeJira) addComment(w http.ResponseWriter, key string, body []byte) {
 	var req map[string]any
 	if err := json.Unmarshal(body, &req); err != nil || len(req) != 1 || req["body"] == nil {
@@ -179,7 +211,7 @@ func (f *fakeJira) addComment(w http.ResponseWriter, key string, body []byte) {
 	}
 	f.checkText("comment", req["body"])
 	for _, is := range f.issues {
-		if is.Key == key {
+		if is.Key == key && !is.Deleted {
 			is.Comments = append(is.Comments, req["body"])
 			writeJSON(w, http.StatusCreated, map[string]string{"id": "1"})
 			return
@@ -279,6 +311,12 @@ func basic(u, p string) string { return "Basic " + base64.StdEncoding.EncodeToSt
 // version 3 with Cloud basic authentication, 2 with a Data Center PAT.
 func setup(t *testing.T, version int, extra string) (*fakeJira, *Handler) {
 	t.Helper()
+	return setupState(t, version, extra, nil)
+}
+
+// setupState is setup with a handler whose Options.State is kv.
+func setupState(t *testing.T, version int, extra string, kv handlers.KV) (*fakeJira, *Handler) {
+	t.Helper()
 	f := &fakeJira{t: t, version: version, auth: "Bearer " + token}
 	cfg := "project: OPS\ntoken_env: JIRA_TOKEN\n"
 	if version == 3 {
@@ -288,7 +326,56 @@ func setup(t *testing.T, version int, extra string) (*fakeJira, *Handler) {
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	t.Setenv("JIRA_TOKEN", token)
-	return f, newHandler(t, cfg+"url: "+srv.URL+"/\n"+extra)
+	h, err := New(parse(t, cfg+"url: "+srv.URL+"/\n"+extra), handlers.Options{Name: "jira", Logger: zap.NewNop(), State: kv})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return f, h
+}
+
+// memKV is a handlers.KV in memory.
+type memKV struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func newKV() *memKV { return &memKV{m: map[string][]byte{}} }
+
+func (k *memKV) Get(key string) ([]byte, bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	v, ok := k.m[key]
+	return slices.Clone(v), ok, nil
+}
+
+func (k *memKV) Put(key string, v []byte) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.m[key] = slices.Clone(v)
+	return nil
+}
+
+func (k *memKV) Delete(key string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.m, key)
+	return nil
+}
+
+func (k *memKV) Each(fn func(string, []byte) error) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, key := range slices.Sorted(maps.Keys(k.m)) {
+		if err := fn(key, k.m[key]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (k *memKV) get(key string) string {
+	v, _, _ := k.Get(key)
+	return string(v)
 }
 
 func parse(t *testing.T, text string) *Config {
@@ -466,6 +553,131 @@ func TestRedeliveryAfterCrash(t *testing.T) {
 				t.Errorf("after redelivery: %d issues (calls %q), want 1 with a comment", len(issues), calls)
 			}
 		})
+	}
+}
+
+// TestSearchLag delivers against a Jira whose search does not yet see
+// issues created in the last few requests.
+func TestSearchLag(t *testing.T) {
+	for _, version := range []int{2, 3} {
+		api := fmt.Sprintf("/rest/api/%d/", version)
+		search := "GET " + api + "search"
+		if version == 3 {
+			search += "/jql"
+		}
+		e := handlertest.Event()
+		label := Label(action(t, newHandler(t, "url: https://a.atlassian.net\nproject: OPS\ntoken_env: JIRA_TOKEN"), e, 0, nil).DedupKey)
+
+		t.Run(fmt.Sprint("v", version, " second match comments"), func(t *testing.T) {
+			kv := newKV()
+			f, h := setupState(t, version, "", kv)
+			f.set(func(f *fakeJira) { f.lag = 10 })
+			first := action(t, h, e, 0, nil)
+			mustDeliver(t, h, first)
+			if got := kv.get(label); got != "OPS-1" {
+				t.Errorf("state[%s] = %q, want OPS-1", label, got)
+			}
+			mustDeliver(t, h, action(t, h, laterEvent(e), 0, nil))
+			// A redelivery, as after a crash before the outbox learned
+			// of the success.
+			mustDeliver(t, h, first)
+			issues, calls := f.state()
+			if len(issues) != 1 || len(issues[0].Comments) != 2 {
+				t.Fatalf("%d issues (calls %q), want 1 with 2 comments", len(issues), calls)
+			}
+			get := "GET " + api + "issue/OPS-1"
+			want := []string{search, "POST " + api + "issue", search, get, "POST " + api + "issue/OPS-1/comment", search, get, "POST " + api + "issue/OPS-1/comment"}
+			if !slices.Equal(calls, want) {
+				t.Errorf("calls = %q\nwant %q", calls, want)
+			}
+		})
+
+		t.Run(fmt.Sprint("v", version, " search caught up"), func(t *testing.T) {
+			kv := newKV()
+			f, h := setupState(t, version, "", kv)
+			f.set(func(f *fakeJira) { f.lag = 1 })
+			mustDeliver(t, h, action(t, h, e, 0, nil))
+			f.set(func(f *fakeJira) { f.lag = 0 })
+			mustDeliver(t, h, action(t, h, laterEvent(e), 0, nil))
+			issues, calls := f.state()
+			if len(issues) != 1 || len(issues[0].Comments) != 1 || slices.Contains(calls, "GET "+api+"issue/OPS-1") {
+				t.Errorf("%d issues, calls %q; want 1 with a comment, found by search", len(issues), calls)
+			}
+			if _, ok, _ := kv.Get(label); ok {
+				t.Error("the issue is still remembered after the search found it")
+			}
+		})
+
+		for _, gone := range []string{"done", "deleted"} {
+			t.Run(fmt.Sprint("v", version, " remembered issue ", gone), func(t *testing.T) {
+				kv := newKV()
+				f, h := setupState(t, version, "", kv)
+				f.set(func(f *fakeJira) { f.lag = 10 })
+				mustDeliver(t, h, action(t, h, e, 0, nil))
+				f.set(func(f *fakeJira) {
+					f.issues[0].Done = gone == "done"
+					f.issues[0].Deleted = gone == "deleted"
+				})
+				mustDeliver(t, h, action(t, h, laterEvent(e), 0, nil))
+				issues, calls := f.state()
+				if len(issues) != 2 || len(issues[0].Comments) != 0 || len(issues[1].Comments) != 0 {
+					t.Fatalf("%d issues (calls %q), want a second one opened", len(issues), calls)
+				}
+				if !slices.Contains(calls, "GET "+api+"issue/OPS-1") {
+					t.Errorf("calls %q do not read the remembered issue", calls)
+				}
+				if got := kv.get(label); got != "OPS-2" {
+					t.Errorf("state[%s] = %q, want OPS-2", label, got)
+				}
+			})
+		}
+
+		t.Run(fmt.Sprint("v", version, " without state"), func(t *testing.T) {
+			// A dry run has no State: only the search is used.
+			f, h := setup(t, version, "")
+			mustDeliver(t, h, action(t, h, e, 0, nil))
+			mustDeliver(t, h, action(t, h, laterEvent(e), 0, nil))
+			if issues, calls := f.state(); len(issues) != 1 || len(calls) != 4 {
+				t.Errorf("%d issues, calls %q", len(issues), calls)
+			}
+		})
+	}
+}
+
+func TestSearchLagErrors(t *testing.T) {
+	kv := newKV()
+	f, h := setupState(t, 3, "", kv)
+	f.set(func(f *fakeJira) { f.lag = 10 })
+	mustDeliver(t, h, action(t, h, handlertest.Event(), 0, nil))
+	label := Label(action(t, h, handlertest.Event(), 0, nil).DedupKey)
+	for _, tt := range []struct {
+		name  string
+		fail  []int
+		retry bool
+	}{
+		{"get 503", []int{0, 503}, true},
+		{"get 401", []int{0, 401}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f.set(func(f *fakeJira) { f.fail = tt.fail })
+			retry, err := h.Deliver(t.Context(), action(t, h, laterEvent(handlertest.Event()), 0, nil))
+			if err == nil || retry != tt.retry || !strings.Contains(err.Error(), "/rest/api/3/issue/OPS-1?") {
+				t.Errorf("retry %v, err %v; want retry %v and the GET's error", retry, err, tt.retry)
+			}
+			if issues, _ := f.state(); len(issues) != 1 {
+				t.Errorf("%d issues: a failed read of the remembered issue opened another", len(issues))
+			}
+			if got := kv.get(label); got != "OPS-1" {
+				t.Errorf("state[%s] = %q, want OPS-1 kept", label, got)
+			}
+		})
+	}
+	// A malformed entry is dropped.
+	kv.Put(label, []byte("not a key"))
+	f.set(func(f *fakeJira) { f.lag = 0 })
+	mustDeliver(t, h, action(t, h, laterEvent(handlertest.Event()), 0, nil))
+	if _, ok, _ := kv.Get(label); ok {
+		t.Error("a malformed entry was kept")
 	}
 }
 
@@ -761,9 +973,19 @@ func TestSecretErrors(t *testing.T) {
 	dir := t.TempDir()
 	// A secret that cannot be read does not fail New (logmedic test runs
 	// without production secrets) but Deliver refuses to send.
+	// Nor does an empty one, which Deliver refuses too rather than send
+	// no credential.
+	t.Setenv("LOGMEDIC_TEST_EMPTY", "")
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct{ name, yaml, key string }{
 		{"token env unset", "token_env: LOGMEDIC_TEST_UNSET", "token_env"},
 		{"token file missing", "token_file: " + filepath.Join(dir, "none"), "token_file"},
+		{"token env empty", "token_env: LOGMEDIC_TEST_EMPTY", "token_env"},
+		{"token file empty", "token_file: " + empty, "token_file"},
+		{"cloud token env empty", "email: " + email + "\ntoken_env: LOGMEDIC_TEST_EMPTY", "token_env"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeJira{t: t, version: 2}
@@ -784,13 +1006,11 @@ func TestSecretErrors(t *testing.T) {
 		})
 	}
 	const base = "url: https://a.atlassian.net\nproject: OPS\n"
-	t.Setenv("LOGMEDIC_TEST_EMPTY", "")
 	tok := filepath.Join(dir, "tok")
 	if err := os.WriteFile(tok, []byte("t\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct{ name, yaml, key string }{
-		{"token env empty", base + "token_env: LOGMEDIC_TEST_EMPTY", "token_env"},
 		{"ca file missing", base + "token_file: " + tok + "\ntls: {ca_file: " + filepath.Join(dir, "none") + "}", "tls.ca_file"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/logmedic/logmedic/handlers"
@@ -17,10 +18,10 @@ import (
 // context Deliver gets.
 type Config struct {
 	Program   string                        `yaml:"program" doc:"Absolute path of the program to run, an existing executable file (an .exe on Windows); it runs as the daemon's account (SYSTEM on Windows). Not a .bat or .cmd file and not cmd.exe: Go cannot quote arguments for cmd.exe (golang/go#27199), so event text could run commands. For PowerShell use powershell.exe with args -NoProfile -NonInteractive -File C:\\path\\fix.ps1."`
-	Args      []*handlers.Template          `yaml:"args" doc:"Arguments after the program, one template per element, rendered for each event and passed as exactly one argument each: never joined, split or parsed by a shell. Event text is safer in env or on stdin: a value starting with - may be taken as an option."`
-	Env       map[string]*handlers.Template `yaml:"env" doc:"Extra environment variables, name: template, rendered for each event. Names are letters, digits and _, not starting with a digit or with LOGMEDIC_. The program also gets the daemon's environment and the LOGMEDIC_* variables."`
+	Args      []*handlers.Template          `yaml:"args" doc:"Arguments after the program, one template per element, rendered for each event and passed as exactly one argument each: never joined, split or parsed by a shell. Event text is safer in env or on stdin: a value starting with - may be taken as an option. When the program runs its arguments as code or commands (a shell such as /bin/sh or bash, python, perl, node, awk, sed, env, xargs, find, sudo, ssh, wsl, wscript, mshta, rundll32 and the like), every element must be constant: such a script reads event text from the LOGMEDIC_* variables, env and stdin, as in [-c, 'fix --computer \"$LOGMEDIC_COMPUTER\"']."`
+	Env       map[string]*handlers.Template `yaml:"env" doc:"Extra environment variables, name: template, rendered for each event. Names are letters, digits and _, not starting with a digit or with LOGMEDIC_. The program also gets the daemon's environment, without the variables the configuration reads secrets from, and the LOGMEDIC_* variables."`
 	Dir       string                        `yaml:"dir" doc:"Absolute path of the working directory; empty means the daemon's (C:\\Windows\\System32 for the service)."`
-	MaxOutput int                           `yaml:"max_output" doc:"Bytes of stdout and stderr (together, in the order written) kept for the log and the error; the rest is dropped and marked truncated. Default 65536, at most 1048576."`
+	MaxOutput int                           `yaml:"max_output" doc:"Bytes of stdout and stderr (together, in the order written) kept for the log and the error, with every secret of the configuration redacted; the rest is dropped and marked truncated. Default 65536, at most 1048576."`
 }
 
 const (
@@ -54,6 +55,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if msg := checkPowerShell(c.Program, c.Args); msg != "" {
+		errs = append(errs, handlers.Errf("args", "%s", msg))
+	}
+	if msg := checkInterpreter(programName(c.Program), c.Args); msg != "" {
 		errs = append(errs, handlers.Errf("args", "%s", msg))
 	}
 	names := make([]string, 0, len(c.Env))
@@ -95,6 +99,13 @@ func (c *Config) CheckHost() error {
 		errs = append(errs, handlers.Errf("program", "%s is not a regular file", c.Program))
 	} else if msg := checkProgramFile(c.Program, fi); msg != "" {
 		errs = append(errs, handlers.Errf("program", "%s", msg))
+	}
+	// A link may give an interpreter another name: judge the file it
+	// leads to as well (/usr/bin/fix -> /bin/sh, /bin/sh -> busybox).
+	if target, err := filepath.EvalSymlinks(c.Program); err == nil && !isInterpreter(programName(c.Program)) {
+		if msg := checkInterpreter(programName(target), c.Args); msg != "" {
+			errs = append(errs, handlers.Errf("args", "%s is %s: %s", c.Program, target, msg))
+		}
 	}
 	if c.Dir != "" {
 		if fi, err := os.Stat(c.Dir); err != nil {
@@ -207,4 +218,78 @@ func checkPowerShell(program string, args []*handlers.Template) string {
 		}
 	}
 	return "no -File: powershell.exe would run the arguments as a command; " + use
+}
+
+// programName is what identifies a program: the base name of its path
+// (at either separator, so a Windows path is judged the same anywhere),
+// lower-cased, without .exe or .com.
+func programName(program string) string {
+	base := strings.ToLower(program[strings.LastIndexAny(program, `/\`)+1:])
+	for _, ext := range []string{".exe", ".com"} {
+		if b, ok := strings.CutSuffix(base, ext); ok {
+			return b
+		}
+	}
+	return base
+}
+
+// interpreters are programs that run their arguments, or some of them,
+// as code or as command lines: shells, script interpreters, and programs
+// that run other programs (env, xargs, find -exec, sudo, ssh, wsl,
+// rundll32...). PowerShell has its own rule (checkPowerShell) and
+// cmd.exe is refused outright (checkProgram).
+var interpreters = map[string]bool{
+	// Shells, and busybox, which is all of them.
+	"sh": true, "bash": true, "dash": true, "zsh": true, "ksh": true, "ksh93": true, "mksh": true, "pdksh": true,
+	"ash": true, "yash": true, "fish": true, "csh": true, "tcsh": true, "busybox": true, "toybox": true,
+	// Script interpreters.
+	"python": true, "pythonw": true, "py": true, "pypy": true, "perl": true, "ruby": true, "irb": true,
+	"node": true, "nodejs": true, "deno": true, "bun": true, "php": true, "php-cgi": true, "lua": true, "luajit": true,
+	"tclsh": true, "wish": true, "expect": true, "rscript": true, "julia": true, "jshell": true, "guile": true,
+	"osascript": true, "awk": true, "gawk": true, "mawk": true, "nawk": true, "busybox-awk": true, "sed": true, "gsed": true,
+	"bc": true, "dc": true, "gdb": true, "vim": true,
+	// Programs that run a command they are given.
+	"env": true, "xargs": true, "find": true, "sudo": true, "doas": true, "su": true, "runuser": true, "pkexec": true,
+	"nohup": true, "nice": true, "ionice": true, "timeout": true, "stdbuf": true, "setsid": true, "chroot": true,
+	"taskset": true, "flock": true, "watch": true, "ssh": true, "systemd-run": true,
+	"nsenter": true, "unshare": true, "parallel": true,
+	// Windows.
+	"wsl": true, "wslhost": true, "ubuntu": true, "debian": true, "kali": true, "wscript": true, "cscript": true, "mshta": true, "rundll32": true,
+	"forfiles": true, "conhost": true, "runas": true, "schtasks": true, "wmic": true, "psexec": true, "psexec64": true,
+	"regsvr32": true, "msbuild": true, "installutil": true, "bitsadmin": true,
+}
+
+// versioned are interpreters installed under a versioned name too:
+// python3, python3.12, perl5.36, lua5.4, tclsh8.6, php8.2.
+var versioned = regexp.MustCompile(`^(python|pythonw|pypy|perl|ruby|node|php|lua|luajit|tclsh|wish|bash|ksh|guile|jshell|ubuntu)[0-9]+(\.[0-9]+)*[a-z]?$`)
+
+// isInterpreter reports whether name (see programName) runs arguments
+// as code or commands.
+func isInterpreter(name string) bool { return interpreters[name] || versioned.MatchString(name) }
+
+// checkInterpreter refuses templated arguments to a program that would
+// run them as code or commands, with name as programName gives it: a
+// shell given -c "echo {{.Field "BackupTarget"}}" runs whatever the
+// event says. Constant arguments are allowed; event text reaches the
+// program through the environment and stdin, where it stays data.
+func checkInterpreter(name string, args []*handlers.Template) string {
+	if !isInterpreter(name) {
+		return ""
+	}
+	var templated []string
+	for i, t := range args {
+		if t != nil && strings.Contains(t.Text, "{{") {
+			templated = append(templated, strconv.Itoa(i+1))
+		}
+	}
+	if len(templated) == 0 {
+		return ""
+	}
+	what := "element " + templated[0] + " is a template"
+	if len(templated) > 1 {
+		what = "elements " + strings.Join(templated, ", ") + " are templates"
+	}
+	return fmt.Sprintf("%s, and %s runs its arguments as code or commands, so event text would run: "+
+		"event text reaches such a program only through the LOGMEDIC_* environment variables and stdin; "+
+		"use \"$LOGMEDIC_COMPUTER\" inside a constant script (args: [-c, 'fix --computer \"$LOGMEDIC_COMPUTER\"']), or env: for other fields", what, name)
 }

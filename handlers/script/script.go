@@ -6,9 +6,17 @@
 //     the configuration loads. Batch files and cmd.exe are refused: Go
 //     cannot quote arguments for cmd.exe (golang/go#27199). PowerShell is
 //     allowed only with -File and constant arguments up to the script.
+//     Other programs that run their arguments as code or commands (sh,
+//     bash, python, perl, node, awk, sed, env, xargs, find, wsl, mshta,
+//     rundll32...) take constant arguments only, judged by the program's
+//     name and, on the machine that runs it, by the name of the file a
+//     link leads to: such a script reads event text from its environment
+//     and stdin, where it stays data.
 //   - Each args element is rendered for the event and passed as exactly
 //     one argument; nothing is joined, split or parsed by a shell.
-//   - The environment is the daemon's plus LOGMEDIC_RULE,
+//   - The environment is the daemon's, without the variables the
+//     configuration reads secrets from (Options.SecretEnv, compared
+//     without regard to case on Windows), plus LOGMEDIC_RULE,
 //     LOGMEDIC_ACTION_ID, LOGMEDIC_DEDUP_KEY, LOGMEDIC_COMPUTER,
 //     LOGMEDIC_CHANNEL, LOGMEDIC_PROVIDER, LOGMEDIC_EVENT_ID,
 //     LOGMEDIC_RECORD_ID, LOGMEDIC_LEVEL, LOGMEDIC_ERROR_CODE (the lowest
@@ -18,7 +26,9 @@
 //     {"rule", "handler", "action_id", "dedup_key", "repeats", "resolve",
 //     "event"}, where event is a handlers.Event.
 //   - Stdout and stderr are captured together; the first max_output bytes
-//     are kept for the log and the error.
+//     are kept for the log and the error, with every secret of the
+//     configuration (Options.Secrets, and their JSON-escaped and base64
+//     forms) replaced by <redacted>, a secret cut by the limit included.
 //
 // Exit code 0 is success. Any other exit code is an error that is retried
 // (retry true): a fix usually fails for a reason that passes, such as a
@@ -43,6 +53,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,6 +73,14 @@ type Handler struct {
 	dir       string
 	maxOutput int
 	log       *zap.Logger
+
+	// secretEnv names the variables kept out of the program's
+	// environment; secrets are redacted from its output, and overlap is
+	// how many bytes past max_output are read to find a secret the limit
+	// cuts (the longest one's length less one).
+	secretEnv []string
+	secrets   []handlers.Secret
+	overlap   int
 
 	// waitDelay is how long a killed program has to exit before it is
 	// killed again, by itself.
@@ -95,12 +114,25 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 		args:      slices.Clone(c.Args),
 		dir:       c.Dir,
 		maxOutput: c.MaxOutput,
-		log:       log.With(zap.String("handler", o.Name), zap.String("program", c.Program)),
+		log:       log.With(zap.String("program", c.Program)),
 		waitDelay: 2 * time.Second,
 		drainWait: time.Second,
 	}
 	if h.maxOutput == 0 {
 		h.maxOutput = DefaultMaxOutput
+	}
+	for _, name := range o.SecretEnv {
+		if name != "" && !slices.Contains(h.secretEnv, name) {
+			h.secretEnv = append(h.secretEnv, name)
+		}
+	}
+	vals := make([]string, 0, len(o.Secrets))
+	for _, sec := range o.Secrets {
+		vals = append(vals, sec.Value())
+	}
+	h.secrets = handlers.SecretForms(vals...)
+	for _, sec := range h.secrets {
+		h.overlap = max(h.overlap, len(sec.Value())-1)
 	}
 	for name, t := range c.Env {
 		h.env = append(h.env, namedTemplate{name, t})
@@ -219,12 +251,16 @@ func (h *Handler) Preview(a *handlers.Action) (handlers.Preview, error) {
 	if err != nil {
 		return handlers.Preview{}, err
 	}
+	env := "the daemon's environment"
+	if len(h.secretEnv) > 0 {
+		env += " without " + strings.Join(h.secretEnv, ", ") + " (they hold secrets)"
+	}
 	return handlers.Preview{
 		Argv:  inv.argv,
 		Env:   inv.env,
 		Dir:   h.dir,
 		Stdin: string(inv.stdin),
-		Note:  "runs without a shell as the daemon's account, with the daemon's environment plus env; the whole process tree is killed at the handler's timeout",
+		Note:  "runs without a shell as the daemon's account, with " + env + " plus the variables shown; secrets are redacted from its output; the whole process tree is killed at the handler's timeout",
 	}, nil
 }
 
@@ -284,7 +320,8 @@ func (e *startError) Unwrap() error { return e.err }
 type result struct {
 	exitCode    int // -1 when it was killed by a signal
 	duration    time.Duration
-	output      []byte // the head of stdout and stderr
+	output      []byte // the head of stdout and stderr, secrets redacted
+	kept        int    // bytes of output as written that output shows
 	outputBytes int64  // bytes written in all
 	truncated   bool
 	killed      bool  // killed at the timeout or cancellation
@@ -299,7 +336,7 @@ func (r *result) outputText() string {
 	case out == "":
 		return " (no output)"
 	case r.truncated:
-		return fmt.Sprintf(": output (truncated, first %d of %d bytes): %s", len(r.output), r.outputBytes, out)
+		return fmt.Sprintf(": output (truncated, first %d of %d bytes): %s", r.kept, r.outputBytes, out)
 	}
 	return ": output: " + out
 }
@@ -326,7 +363,7 @@ func (h *Handler) run(ctx context.Context, inv *invocation) (*result, error) {
 	defer inW.Close()
 
 	cmd := exec.CommandContext(ctx, inv.argv[0], inv.argv[1:]...)
-	cmd.Env = append(os.Environ(), inv.env...)
+	cmd.Env = append(withoutVars(os.Environ(), h.secretEnv, foldEnv), inv.env...)
 	cmd.Dir = h.dir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, outW
 	cmd.WaitDelay = h.waitDelay
@@ -347,7 +384,7 @@ func (h *Handler) run(ctx context.Context, inv *invocation) (*result, error) {
 		inW.Write(inv.stdin)
 		inW.Close()
 	}()
-	out := &capped{max: h.maxOutput}
+	out := &capped{max: h.maxOutput + h.overlap}
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
@@ -366,7 +403,9 @@ func (h *Handler) run(ctx context.Context, inv *invocation) (*result, error) {
 		<-copied
 	}
 	drain.Stop()
-	res.output, res.outputBytes, res.truncated = out.buf, out.n, out.n > int64(len(out.buf))
+	res.output = redactHead(out.buf, h.maxOutput, h.secrets)
+	res.kept = min(len(out.buf), h.maxOutput)
+	res.outputBytes, res.truncated = out.n, out.n > int64(h.maxOutput)
 
 	st := cmd.ProcessState
 	switch {
@@ -402,4 +441,83 @@ func (c *capped) Write(p []byte) (int, error) {
 		c.buf = append(c.buf, p[:min(room, len(p))]...)
 	}
 	return len(p), nil
+}
+
+// foldEnv reports whether environment variable names are compared
+// without regard to case, as on Windows.
+const foldEnv = runtime.GOOS == "windows"
+
+// withoutVars returns environ (NAME=value entries) without the variables
+// named in names, ignoring case when fold is set.
+func withoutVars(environ, names []string, fold bool) []string {
+	if len(names) == 0 {
+		return environ
+	}
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		// Windows keeps per-drive directories in entries such as
+		// "=C:=C:\dir": a name's first character may be "=".
+		name := kv
+		if i := strings.IndexByte(kv[min(1, len(kv)):], '='); i >= 0 {
+			name = kv[:i+min(1, len(kv))]
+		}
+		drop := slices.ContainsFunc(names, func(n string) bool {
+			if fold {
+				return strings.EqualFold(n, name)
+			}
+			return n == name
+		})
+		if !drop {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// redactHead returns the first limit bytes of out with every secret
+// replaced by <redacted>. A secret that the cut at limit splits is
+// replaced whole, so that no part of it shows; out must hold the bytes
+// written past limit, up to the longest secret's length less one, for
+// such a secret to be found.
+func redactHead(out []byte, limit int, secrets []handlers.Secret) []byte {
+	s := string(out)
+	var hidden []bool // by byte of s
+	for _, sec := range secrets {
+		v := sec.Value()
+		if v == "" {
+			continue
+		}
+		done := 0 // bytes of s marked for this secret
+		for i := 0; i < len(s); {
+			k := strings.Index(s[i:], v)
+			if k < 0 {
+				break
+			}
+			if hidden == nil {
+				hidden = make([]bool, len(s))
+			}
+			start, end := i+k, i+k+len(v)
+			for j := max(start, done); j < end; j++ {
+				hidden[j] = true
+			}
+			done = end
+			i = start + 1 // occurrences may overlap
+		}
+	}
+	if hidden == nil {
+		return out[:min(limit, len(out))]
+	}
+	b := make([]byte, 0, min(limit, len(s)))
+	for i := 0; i < len(s) && i < limit; {
+		if !hidden[i] {
+			b = append(b, s[i])
+			i++
+			continue
+		}
+		b = append(b, handlers.Redacted...)
+		for i < len(s) && hidden[i] {
+			i++
+		}
+	}
+	return b
 }

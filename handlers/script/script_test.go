@@ -2,6 +2,7 @@ package script
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,6 +58,15 @@ var helpers = map[string]func() int{
 	"flood": func() int {
 		os.Stdout.WriteString(strings.Repeat("0123456789", 1000))
 		return 1
+	},
+	// say writes SCRIPT_TEST_SAY and then LM_TEST_SECRET_VAR, when set,
+	// to stdout and exits 2.
+	"say": func() int {
+		os.Stdout.WriteString(os.Getenv("SCRIPT_TEST_SAY"))
+		if v, ok := os.LookupEnv("LM_TEST_SECRET_VAR"); ok {
+			os.Stdout.WriteString(" inherited " + v)
+		}
+		return 2
 	},
 	// sleep writes its PID to SCRIPT_TEST_OUT and sleeps.
 	"sleep": func() int {
@@ -533,6 +543,10 @@ func TestValidate(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	sh := filepath.Join(tmp, "sh")
+	if err := os.WriteFile(sh, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	withEnv := func(kv ...string) *Config { return &Config{Program: prog, Env: envTmpls(t, kv...)} }
 	psArgs := func(args ...string) *Config { return &Config{Program: ps, Args: tmpls(t, args...)} }
 
@@ -570,6 +584,30 @@ func TestValidate(t *testing.T) {
 		{"dir relative", &Config{Program: prog, Dir: "work"}, "dir", "not an absolute path"},
 		{"dir missing", &Config{Program: prog, Dir: filepath.Join(tmp, "nope")}, "dir", "does not exist"},
 		{"dir file", &Config{Program: prog, Dir: file}, "dir", "not a directory"},
+		{"sh -c with event text", &Config{Program: "/bin/sh", Args: tmpls(t, "-c", `echo {{.Field "BackupTarget"}}`)}, "args",
+			`element 2 is a template, and sh runs its arguments as code or commands, so event text would run: event text reaches such a program only through the LOGMEDIC_* environment variables and stdin; use "$LOGMEDIC_COMPUTER" inside a constant script`},
+		{"sh -c constant", &Config{Program: sh, Args: tmpls(t, "-c", `fix --computer "$LOGMEDIC_COMPUTER" --target "$TARGET"`), Env: envTmpls(t, "TARGET", `{{.Field "BackupTarget"}}`)}, "", ""},
+		{"bash.exe", &Config{Program: `C:\Windows\System32\bash.exe`, Args: tmpls(t, "{{.Computer}}")}, "args", "bash runs its arguments"},
+		{"two templates", &Config{Program: "/usr/bin/bash", Args: tmpls(t, "{{.Rule}}", "-x", "{{.Computer}}")}, "args", "elements 1, 3 are templates"},
+		{"python script with templated argument", &Config{Program: "/usr/bin/python3", Args: tmpls(t, "/opt/fix.py", "{{.Computer}}")}, "args", "python3 runs"},
+		{"python3.12", &Config{Program: "/usr/bin/python3.12", Args: tmpls(t, "{{.Computer}}")}, "args", "python3.12 runs"},
+		{"PYTHON.EXE", &Config{Program: `C:\Python312\PYTHON.EXE`, Args: tmpls(t, "-c", "print('{{.Computer}}')")}, "args", "python runs"},
+		{"env", &Config{Program: "/usr/bin/env", Args: tmpls(t, "{{.Computer}}")}, "args", "env runs"},
+		{"xargs", &Config{Program: "/usr/bin/xargs", Args: tmpls(t, "-I{}", "sh", "-c", "{{.Message}}")}, "args", "element 4"},
+		{"find -exec", &Config{Program: "/usr/bin/find", Args: tmpls(t, "/", "-name", "{{.Computer}}")}, "args", "find runs"},
+		{"awk", &Config{Program: "/usr/bin/gawk", Args: tmpls(t, "BEGIN{system(\"{{.Message}}\")}")}, "args", "gawk runs"},
+		{"sed", &Config{Program: "/bin/sed", Args: tmpls(t, "{{.Message}}")}, "args", "sed runs"},
+		{"busybox", &Config{Program: "/bin/busybox", Args: tmpls(t, "sh", "-c", "{{.Message}}")}, "args", "busybox runs"},
+		{"perl", &Config{Program: "/usr/bin/perl", Args: tmpls(t, "-e", "{{.Message}}")}, "args", "perl runs"},
+		{"node.exe", &Config{Program: `C:\Program Files\nodejs\node.exe`, Args: tmpls(t, "-e", "{{.Message}}")}, "args", "node runs"},
+		{"osascript", &Config{Program: "/usr/bin/osascript", Args: tmpls(t, "-e", "{{.Message}}")}, "args", "osascript runs"},
+		{"wsl.exe", &Config{Program: `C:\Windows\System32\wsl.exe`, Args: tmpls(t, "{{.Message}}")}, "args", "wsl runs"},
+		{"wscript.exe", &Config{Program: `C:\Windows\System32\wscript.exe`, Args: tmpls(t, `C:\fix.vbs`, "{{.Computer}}")}, "args", "wscript runs"},
+		{"cscript.exe", &Config{Program: `C:\Windows\System32\cscript.exe`, Args: tmpls(t, "{{.Computer}}")}, "args", "cscript runs"},
+		{"mshta.exe", &Config{Program: `C:\Windows\System32\mshta.exe`, Args: tmpls(t, "{{.Message}}")}, "args", "mshta runs"},
+		{"rundll32.exe", &Config{Program: `C:\Windows\System32\rundll32.exe`, Args: tmpls(t, "{{.Message}}")}, "args", "rundll32 runs"},
+		{"forfiles.exe", &Config{Program: `C:\Windows\System32\forfiles.exe`, Args: tmpls(t, "/c", "{{.Message}}")}, "args", "forfiles runs"},
+		{"sudo", &Config{Program: "/usr/bin/sudo", Args: tmpls(t, "{{.Message}}")}, "args", "sudo runs"},
 		{"max_output negative", &Config{Program: prog, MaxOutput: -1}, "max_output", "outside"},
 		{"max_output huge", &Config{Program: prog, MaxOutput: 1<<20 + 1}, "max_output", "outside"},
 	})
@@ -593,5 +631,144 @@ func TestNewDefaults(t *testing.T) {
 	}
 	if h.maxOutput != DefaultMaxOutput || h.log == nil {
 		t.Errorf("maxOutput = %d, log = %v", h.maxOutput, h.log)
+	}
+}
+
+func TestIsInterpreter(t *testing.T) {
+	for _, program := range []string{
+		"/bin/sh", "/bin/dash", "/usr/bin/zsh", "/bin/ksh", "/bin/mksh", "/bin/ash", "/usr/bin/fish", "/bin/csh", "/bin/tcsh",
+		"/usr/bin/python", "/usr/bin/python2", "/usr/bin/python3.11", "/usr/bin/ruby", "/usr/bin/nodejs", "/usr/bin/php",
+		"/usr/bin/lua5.4", "/usr/bin/tclsh8.6", "/usr/bin/wish", "/usr/bin/awk", "/usr/bin/mawk", `C:\x\PWSH.EXE`,
+		`C:\Windows\System32\WSL.com`, `C:\Windows\System32\forfiles.exe`, "/usr/bin/ssh",
+	} {
+		name := programName(program)
+		if !isInterpreter(name) && name != "pwsh" {
+			t.Errorf("%s (%s) is not an interpreter", program, name)
+		}
+	}
+	for _, program := range []string{"/usr/local/bin/fix", `C:\Tools\repair-backup.exe`, "/usr/bin/wbadmin", `C:\shell\fix.exe`, "/usr/bin/shred"} {
+		if name := programName(program); isInterpreter(name) {
+			t.Errorf("%s (%s) is taken for an interpreter", program, name)
+		}
+	}
+}
+
+func TestDeliverKeepsSecretsFromTheProgram(t *testing.T) {
+	const (
+		jiraToken = "jira-t0ken-0123456789"
+		password  = "smtp-pa55word-abcdef"
+	)
+	t.Setenv("LM_TEST_SECRET_VAR", jiraToken)
+	t.Setenv("SCRIPT_TEST_DAEMON", "inherited")
+	o := func(logger *zap.Logger) handlers.Options {
+		return handlers.Options{
+			Name: "fix", Logger: logger,
+			SecretEnv: []string{"LM_TEST_SECRET_VAR", "LM_TEST_SMTP_PASSWORD"},
+			Secrets:   []handlers.Secret{handlers.NewSecret(jiraToken), handlers.NewSecret(password)},
+		}
+	}
+
+	t.Run("environment", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "report.json")
+		h, err := New(helperConfig(t, "report", out), o(zap.NewNop()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := handlertest.Action(t, h, handlertest.Event(), "backup-failed", nil)
+		if retry, err := h.Deliver(context.Background(), a); err != nil {
+			t.Fatalf("Deliver = %v, %v", retry, err)
+		}
+		env := envMap(t, readReport(t, out).Env)
+		if v, ok := env["LM_TEST_SECRET_VAR"]; ok {
+			t.Errorf("the program got LM_TEST_SECRET_VAR=%q", v)
+		}
+		if env["SCRIPT_TEST_DAEMON"] != "inherited" || env["LOGMEDIC_RULE"] != "backup-failed" {
+			t.Errorf("env = %v, want the daemon's other variables and LOGMEDIC_*", env)
+		}
+		p, err := h.Preview(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(p.Note, "without LM_TEST_SECRET_VAR, LM_TEST_SMTP_PASSWORD") {
+			t.Errorf("preview note %q does not name the variables kept out", p.Note)
+		}
+	})
+
+	t.Run("output", func(t *testing.T) {
+		b64 := base64.StdEncoding.EncodeToString([]byte(password))
+		c := helperConfig(t, "say", "")
+		c.Env["SCRIPT_TEST_SAY"] = tmpls(t, "password "+password+" base64 "+b64+` json "a\"b"`)[0]
+		core, logs := observer.New(zapcore.DebugLevel)
+		opts := o(zap.New(core))
+		opts.Secrets = append(opts.Secrets, handlers.NewSecret(`a"b`))
+		h, err := New(c, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := handlertest.Action(t, h, handlertest.Event(), "backup-failed", nil)
+		retry, err := h.Deliver(context.Background(), a)
+		if err == nil || !retry {
+			t.Fatalf("Deliver = %v, %v; want retry and an error", retry, err)
+		}
+		if !strings.Contains(err.Error(), "password <redacted> base64 <redacted> json \"<redacted>\"") {
+			t.Errorf("error %q, want the output with every secret redacted", err)
+		}
+		handlertest.NoSecret(t, password, err.Error(), fmt.Sprint(logs.All()))
+		handlertest.NoSecret(t, b64, err.Error(), fmt.Sprint(logs.All()))
+		handlertest.NoSecret(t, jiraToken, err.Error(), fmt.Sprint(logs.All()))
+	})
+
+	t.Run("secret cut by max_output", func(t *testing.T) {
+		c := helperConfig(t, "say", "")
+		c.Env["SCRIPT_TEST_SAY"] = tmpls(t, "0123456789"+password+" and more")[0]
+		c.MaxOutput = 15 // the cut falls inside the password
+		h, err := New(c, o(zap.NewNop()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = h.Deliver(context.Background(), handlertest.Action(t, h, handlertest.Event(), "backup-failed", nil))
+		if err == nil || !strings.Contains(err.Error(), "output (truncated, first 15 of ") || !strings.HasSuffix(err.Error(), ": 0123456789<redacted>") {
+			t.Errorf("error %q, want the first 15 bytes, the cut password redacted whole", err)
+		}
+		handlertest.NoSecret(t, password[:5], err.Error())
+	})
+}
+
+func TestWithoutVars(t *testing.T) {
+	environ := []string{"PATH=/bin", "Jira_Token=t", "JIRA_TOKEN=u", "=C:=C:\\dir", "SMTP_PW=p=q", "X=JIRA_TOKEN", "EMPTY="}
+	names := []string{"JIRA_TOKEN", "SMTP_PW", "EMPTY"}
+	if got, want := withoutVars(environ, names, false), []string{"PATH=/bin", "Jira_Token=t", "=C:=C:\\dir", "X=JIRA_TOKEN"}; !slices.Equal(got, want) {
+		t.Errorf("case-sensitive: %q, want %q", got, want)
+	}
+	if got, want := withoutVars(environ, names, true), []string{"PATH=/bin", "=C:=C:\\dir", "X=JIRA_TOKEN"}; !slices.Equal(got, want) {
+		t.Errorf("ignoring case: %q, want %q", got, want)
+	}
+	if got := withoutVars(environ, []string{"=C:"}, true); slices.Contains(got, "=C:=C:\\dir") {
+		t.Errorf("a name starting with = was not matched: %q", got)
+	}
+}
+
+func TestRedactHead(t *testing.T) {
+	secrets := handlers.SecretForms("s3cret", "abab")
+	tests := []struct {
+		name  string
+		out   string
+		limit int
+		want  string
+	}{
+		{"none", "plain text", 100, "plain text"},
+		{"cut without secrets", "plain text", 5, "plain"},
+		{"inside", "a s3cret b", 100, "a <redacted> b"},
+		{"cut inside a secret", "xx s3cret yy", 5, "xx <redacted>"},
+		{"secret after the cut", "xx s3cret yy", 3, "xx "},
+		{"overlapping occurrences", "ababab!", 100, "<redacted>!"},
+		{"base64 form", "token czNjcmV0 end", 100, "token <redacted> end"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := string(redactHead([]byte(tt.out), tt.limit, secrets)); got != tt.want {
+				t.Errorf("redactHead(%q, %d) = %q, want %q", tt.out, tt.limit, got, tt.want)
+			}
+		})
 	}
 }

@@ -171,6 +171,9 @@ func TestValidateUnixModes(t *testing.T) {
 		{"not executable", &Config{Program: mk("plain", 0o644)}, "program", "not executable"},
 		{"world-writable", &Config{Program: mk("open", 0o777)}, "program", "writable by every user"},
 		{"symlink to executable", &Config{Program: symlink(t, mk("target", 0o755), filepath.Join(tmp, "link"))}, "", ""},
+		{"symlink to a shell", &Config{Program: symlink(t, mk("bash", 0o755), filepath.Join(tmp, "fix")), Args: tmpls(t, "{{.Computer}}")},
+			"args", "bash: element 1 is a template, and bash runs its arguments"},
+		{"symlink to a shell, constant args", &Config{Program: filepath.Join(tmp, "fix"), Args: tmpls(t, "-c", "fix")}, "", ""},
 	})
 }
 

@@ -98,9 +98,10 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 	for k, t := range c.Fields {
 		h.fields[k] = t
 	}
-	// A variable that is not set or a file that cannot be read does not
-	// fail New (logmedic test runs without production secrets; the loader
-	// checks them where they must exist): Deliver refuses to send.
+	// A variable that is not set or empty, or a file that cannot be read
+	// or is empty, does not fail New (logmedic test runs without
+	// production secrets; the loader checks them where they must exist):
+	// Deliver refuses to send.
 	var err error
 	key := handlers.SecretKey("password", c.PasswordEnv)
 	sec := &h.password
@@ -117,7 +118,7 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 	case sec.Err() != nil:
 		h.secretErr = fmt.Errorf("%s: %w", key, sec.Err())
 	case !sec.IsSet():
-		return nil, handlers.Errf(key, "the secret is empty")
+		h.secretErr = fmt.Errorf("%s: the secret is empty", key)
 	}
 	h.secrets = handlers.SecretForms(h.password.Value(), h.username+":"+h.password.Value(), h.token.Value())
 	if h.client, err = handlers.NewClient(&c.TLS, h.secrets); err != nil {

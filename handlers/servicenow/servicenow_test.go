@@ -663,10 +663,21 @@ func TestSecretErrors(t *testing.T) {
 	dir := t.TempDir()
 	// A secret that cannot be read does not fail New (logmedic test runs
 	// without production secrets) but Deliver refuses to send.
+	// Nor does an empty one, which Deliver refuses too rather than send
+	// no credential.
+	t.Setenv("LOGMEDIC_TEST_EMPTY", "")
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	deferred := []struct{ name, yaml, key string }{
 		{"password env unset", "username: u\npassword_env: LOGMEDIC_TEST_UNSET", "password_env"},
 		{"password file missing", "username: u\npassword_file: " + filepath.Join(dir, "none"), "password_file"},
 		{"token env unset", "token_env: LOGMEDIC_TEST_UNSET", "token_env"},
+		{"token env empty", "token_env: LOGMEDIC_TEST_EMPTY", "token_env"},
+		{"token file empty", "token_file: " + empty, "token_file"},
+		{"password env empty", "username: u\npassword_env: LOGMEDIC_TEST_EMPTY", "password_env"},
+		{"password file empty", "username: u\npassword_file: " + empty, "password_file"},
 	}
 	for _, tt := range deferred {
 		t.Run(tt.name, func(t *testing.T) {
@@ -688,13 +699,11 @@ func TestSecretErrors(t *testing.T) {
 		})
 	}
 	const inst = "instance: https://acme.service-now.com\n"
-	t.Setenv("LOGMEDIC_TEST_EMPTY", "")
 	tok := filepath.Join(dir, "tok")
 	if err := os.WriteFile(tok, []byte("tok\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	failing := []struct{ name, yaml, key string }{
-		{"token env empty", inst + "token_env: LOGMEDIC_TEST_EMPTY", "token_env"},
 		{"ca file missing", inst + "token_file: " + tok + "\ntls: {ca_file: " + filepath.Join(dir, "none") + "}", "tls.ca_file"},
 	}
 	for _, tt := range failing {

@@ -61,12 +61,13 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 	if h.log == nil {
 		h.log = zap.NewNop()
 	}
-	// A variable that is not set or a file that cannot be read does not
-	// fail New (logmedic test runs without production secrets; the loader
-	// checks them where they must exist): Deliver refuses to send.
+	// A variable that is not set or empty, or a file that cannot be read
+	// or is empty, does not fail New (logmedic test runs without
+	// production secrets; the loader checks them where they must exist):
+	// Deliver refuses to send, rather than send without them.
 	loaded := func(s handlers.Secret, key string) {
-		if s.Err() != nil && h.secretErr == nil {
-			h.secretErr = fmt.Errorf("%s: %w", key, s.Err())
+		if err := unusable(s, key); err != nil && h.secretErr == nil {
+			h.secretErr = err
 		}
 	}
 	var raw []string
@@ -77,7 +78,7 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 			return nil, handlers.Errf(key, "%v", err)
 		}
 		loaded(s, key)
-		if err := checkURL(s.Value()); s.Err() == nil && err != nil {
+		if err := checkURL(s.Value()); unusable(s, key) == nil && err != nil {
 			// The address is secret: do not quote it.
 			return nil, handlers.Errf(key, "the address read %v", err)
 		}
@@ -96,7 +97,9 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 	if err != nil {
 		return nil, handlers.Errf(handlers.SecretKey("token", c.TokenEnv), "%v", err)
 	}
-	loaded(tok, handlers.SecretKey("token", c.TokenEnv))
+	if c.TokenEnv != "" || c.TokenFile != "" {
+		loaded(tok, handlers.SecretKey("token", c.TokenEnv))
+	}
 	h.token = tok
 	raw = append(raw, tok.Value())
 	for _, name := range sortedKeys(c.SecretHeaders) {
@@ -117,6 +120,18 @@ func New(c *Config, o handlers.Options) (*Handler, error) {
 		return nil, handlers.Errf("tls.ca_file", "%v", err)
 	}
 	return h, nil
+}
+
+// unusable says why a configured secret cannot be sent: it could not be
+// read, or it is empty (which would send no credential at all).
+func unusable(s handlers.Secret, key string) error {
+	switch {
+	case s.Err() != nil:
+		return fmt.Errorf("%s: %w", key, s.Err())
+	case !s.IsSet():
+		return fmt.Errorf("%s: the secret is empty", key)
+	}
+	return nil
 }
 
 // payload is what the outbox stores: the rendered headers and body, and

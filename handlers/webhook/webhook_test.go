@@ -473,10 +473,21 @@ func TestSecretErrors(t *testing.T) {
 	dir := t.TempDir()
 	// A secret that cannot be read does not fail New (logmedic test runs
 	// without production secrets) but Deliver refuses to send.
+	// An empty one is refused the same way: sending it would send no
+	// credential at all.
+	t.Setenv("LOGMEDIC_TEST_EMPTY", "")
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, []byte("\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	deferred := []struct{ name, yaml, key string }{
 		{"token env unset", "token_env: LOGMEDIC_TEST_UNSET", "token_env"},
 		{"token file missing", "token_file: " + filepath.Join(dir, "none"), "token_file"},
 		{"secret header env unset", "secret_headers: {X-K: {value_env: LOGMEDIC_TEST_UNSET}}", "secret_headers.X-K"},
+		{"token env empty", "token_env: LOGMEDIC_TEST_EMPTY", "token_env"},
+		{"token file empty", "token_file: " + empty, "token_file"},
+		{"secret header env empty", "secret_headers: {X-K: {value_env: LOGMEDIC_TEST_EMPTY}}", "secret_headers.X-K"},
+		{"secret header file empty", "secret_headers: {Authorization: {value_file: " + empty + "}}", "secret_headers.Authorization"},
 	}
 	for _, tt := range deferred {
 		t.Run(tt.name, func(t *testing.T) {
@@ -495,12 +506,15 @@ func TestSecretErrors(t *testing.T) {
 			}
 		})
 	}
-	t.Run("url env unset", func(t *testing.T) {
-		h := newHandler(t, "url_env: LOGMEDIC_TEST_UNSET")
-		if retry, err := deliver(t, h, handlertest.Action(t, h, handlertest.Event(), "r", nil)); err == nil || retry || !strings.HasPrefix(err.Error(), "url_env: ") {
-			t.Errorf("retry %v, err %v", retry, err)
-		}
-	})
+	for name, yaml := range map[string]string{"url env unset": "url_env: LOGMEDIC_TEST_UNSET", "url env empty": "url_env: LOGMEDIC_TEST_EMPTY", "url file empty": "url_file: " + empty} {
+		t.Run(name, func(t *testing.T) {
+			h := newHandler(t, yaml)
+			key, _, _ := strings.Cut(yaml, ":")
+			if retry, err := deliver(t, h, handlertest.Action(t, h, handlertest.Event(), "r", nil)); err == nil || retry || !strings.HasPrefix(err.Error(), key+": ") {
+				t.Errorf("retry %v, err %v", retry, err)
+			}
+		})
+	}
 	failing := []struct{ name, yaml, key string }{
 		{"ca file missing", "url: https://x/\ntls: {ca_file: " + filepath.Join(dir, "none") + "}", "tls.ca_file"},
 		{"bad url in file", "url_file: " + filepath.Join(dir, "url"), "url_file"},

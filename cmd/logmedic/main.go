@@ -37,6 +37,7 @@ Usage:
                                                show which rules match each event, and
                                                with --dry-run the actions they would send
   logmedic outbox list|retry|drop|deliver      inspect and operate the action queue
+  logmedic run -c FILE [--stdin]               the daemon: read sources, match, act
   logmedic explain CODE...                     explain error codes (any form)
   logmedic explain --list                      list the codes logmedic knows
   logmedic schema                              print the configuration's JSON Schema
@@ -63,6 +64,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdSchema(rest, stdout, stderr)
 	case "outbox":
 		return cmdOutbox(rest, stdout, stderr)
+	case "run":
+		return cmdRun(rest, stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "logmedic %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK

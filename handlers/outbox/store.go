@@ -372,10 +372,17 @@ func (s *Store) Drop(id string) error {
 	})
 }
 
+// posKey stores a position's key; bbolt keys cannot be empty, and a
+// single-stream source uses "".
+func posKey(k string) []byte { return []byte("k" + k) }
+
 func putPosition(tx *bbolt.Tx, p Position) error {
+	if p.Key == "" && p.Data == nil && !p.Forget {
+		return nil // a source that cannot resume (standard input)
+	}
 	if p.Forget {
 		if b := tx.Bucket(bucketPos).Bucket([]byte(p.Source)); b != nil {
-			return b.Delete([]byte(p.Key))
+			return b.Delete(posKey(p.Key))
 		}
 		return nil
 	}
@@ -383,7 +390,7 @@ func putPosition(tx *bbolt.Tx, p Position) error {
 	if err != nil {
 		return err
 	}
-	return b.Put([]byte(p.Key), p.Data)
+	return b.Put(posKey(p.Key), p.Data)
 }
 
 // Positions returns a source's positions by key.
@@ -395,7 +402,7 @@ func (s *Store) Positions(source string) (map[string][]byte, error) {
 			return nil
 		}
 		return b.ForEach(func(k, v []byte) error {
-			out[string(k)] = append([]byte(nil), v...)
+			out[string(k[1:])] = append([]byte(nil), v...)
 			return nil
 		})
 	})

@@ -1,0 +1,368 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/logmedic/logmedic/config"
+	"github.com/logmedic/logmedic/handlers"
+	"github.com/logmedic/logmedic/handlers/outbox"
+	"github.com/logmedic/logmedic/watcher"
+	"github.com/logmedic/logmedic/watcher/match"
+	"github.com/logmedic/logmedic/watcher/source"
+)
+
+// cmdRun is the daemon: sources -> decode -> match -> outbox -> handlers.
+func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlagSet("run", "-c FILE [--stdin] [--state-dir DIR] [--log-format console|json]", stderr)
+	cfgPath := fs.String("c", "", "configuration `FILE`")
+	fs.StringVar(cfgPath, "config", "", "configuration `FILE` (same as -c)")
+	useStdin := fs.Bool("stdin", false, "also read a stream of event XML from standard input; with no other source, stop when it ends and the outbox is drained")
+	stateDir := fs.String("state-dir", "", "state `directory` (default: the config's state_dir, else the platform's)")
+	logFormat := fs.String("log-format", "console", "log `format`: console (for people) or json")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return usageErr(stderr, err)
+	}
+	if *cfgPath == "" || len(pos) > 0 || (*logFormat != "console" && *logFormat != "json") {
+		fs.Usage()
+		return exitUsage
+	}
+	log := daemonLogger(stderr, *logFormat)
+	defer log.Sync()
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	if len(cfg.Sources) == 0 && !*useStdin {
+		fmt.Fprintf(stderr, "logmedic run: %s has no sources: and --stdin is not set: there is nothing to read\n", *cfgPath)
+		return exitUsage
+	}
+	store, err := outbox.Open(config.OutboxPath(config.StateDir(*stateDir, cfg)))
+	if err != nil {
+		fmt.Fprintln(stderr, "logmedic run:", err)
+		return exitFail
+	}
+	defer store.Close()
+
+	d := &daemon{cfgPath: *cfgPath, store: store, log: log}
+	st, err := d.build(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "logmedic run:", err)
+		return exitFail
+	}
+	d.state.Store(st)
+	d.dispatcher = outbox.NewDispatcher(store, st.routes, 0, log.Named("outbox"))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	var sources []watcher.Source
+	for _, s := range cfg.Sources {
+		// A drop folder that does not exist yet is made, private to the
+		// daemon's account; admins copy files into it.
+		if err := os.MkdirAll(s.Folder, 0o700); err != nil {
+			fmt.Fprintf(stderr, "logmedic run: source %q: %v\n", s.Name, err)
+			return exitFail
+		}
+		sources = append(sources, source.NewFolder(s.Name, s.Folder, source.FolderOptions{Logger: log.Named("source").With(zap.String("source", s.Name))}))
+	}
+	if *useStdin {
+		sources = append(sources, source.NewStdin("stdin", stdin))
+	}
+	return d.run(ctx, sources, *useStdin && len(cfg.Sources) == 0)
+}
+
+// daemon holds the running configuration; a reload swaps it whole.
+type daemon struct {
+	cfgPath    string
+	store      *outbox.Store
+	dispatcher *outbox.Dispatcher
+	log        *zap.Logger
+	state      atomic.Pointer[runState]
+	mu         sync.Mutex // serializes reloads
+}
+
+// runState is one loaded configuration, ready to use.
+type runState struct {
+	cfg     *config.Config
+	matcher *match.Matcher
+	built   map[string]handlers.Handler
+	routes  map[string]outbox.Route
+}
+
+func (d *daemon) build(cfg *config.Config) (*runState, error) {
+	st := &runState{cfg: cfg, matcher: match.New(cfg.MatchRules()), built: map[string]handlers.Handler{}, routes: map[string]outbox.Route{}}
+	for name, h := range cfg.Handlers {
+		b, err := h.Build(handlers.Options{Logger: d.log.Named("handler").With(zap.String("handler", name)), State: d.store.KV(name)})
+		if err != nil {
+			return nil, fmt.Errorf("handler %q: %w", name, err)
+		}
+		st.built[name] = b
+		st.routes[name] = h.Route(b)
+	}
+	return st, nil
+}
+
+func (d *daemon) run(ctx context.Context, sources []watcher.Source, exitWhenDone bool) int {
+	d.log.Info("logmedic started", zap.String("config", d.cfgPath), zap.Int("sources", len(sources)),
+		zap.Int("rules", len(d.state.Load().cfg.Rules)), zap.Int("handlers", len(d.state.Load().built)))
+	positions := make([]map[string][]byte, len(sources))
+	for i, s := range sources {
+		cps, err := d.store.Positions(s.Name())
+		if err != nil {
+			d.log.Error("reading source positions failed", zap.String("source", s.Name()), zap.Error(err))
+			return exitFail
+		}
+		positions[i] = cps
+	}
+	dispCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDispatch()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); d.dispatcher.Run(dispCtx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); d.resend(dispCtx) }()
+	go d.watchConfig(ctx)
+
+	srcCtx, stopSources := context.WithCancel(ctx)
+	defer stopSources()
+	errs := make(chan error, len(sources))
+	for i, s := range sources {
+		cps := positions[i]
+		go func() {
+			err := s.Run(srcCtx, cps, d.emit(s.Name()))
+			if err != nil && !errors.Is(err, context.Canceled) {
+				d.log.Error("source stopped", zap.String("source", s.Name()), zap.Error(err))
+			}
+			errs <- err
+		}()
+	}
+	// Run until stopped, or until every source has ended (standard input
+	// closed, or a source failed).
+	status := exitOK
+	remaining := len(sources)
+wait:
+	for remaining > 0 {
+		select {
+		case err := <-errs:
+			remaining--
+			if err != nil && !errors.Is(err, context.Canceled) {
+				status = exitFail
+			}
+		case <-ctx.Done():
+			break wait
+		}
+	}
+	if remaining == 0 && exitWhenDone && status == exitOK {
+		// Standard input ended: deliver what is due, then stop.
+		if err := d.dispatcher.Drain(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			d.log.Error("draining the outbox failed", zap.Error(err))
+		}
+	}
+	d.log.Info("logmedic stopping")
+	stopSources()
+	stopDispatch()
+	wg.Wait()
+	d.log.Info("logmedic stopped")
+	return status
+}
+
+// emit is the pipeline for one source: match each event, prepare its
+// actions, and queue them with the source's checkpoint in one
+// transaction.
+func (d *daemon) emit(sourceName string) watcher.Emit {
+	log := d.log.Named("pipeline").With(zap.String("source", sourceName))
+	return func(ctx context.Context, items []watcher.Item, cp watcher.Checkpoint) error {
+		st := d.state.Load()
+		var batches []outbox.Batch
+		var matches []match.Match
+		now := time.Now().UTC()
+		for _, it := range items {
+			if it.Err != nil {
+				log.Warn("input could not be decoded", zap.String("input", it.Input), zap.String("where", it.Where), zap.Error(it.Err))
+				continue
+			}
+			matches = st.matcher.Match(it.Event, matches[:0])
+			for _, m := range matches {
+				log.Info("rule matched", zap.String("rule", m.Rule.Name), zap.String("input", it.Input), zap.String("where", it.Where),
+					zap.String("computer", it.Event.Computer), zap.Uint32("event_id", it.Event.EventID), zap.Uint64("record_id", it.Event.RecordID))
+			}
+			b, err := st.cfg.Batches(it.Event, it.Input, matches, st.built, now)
+			if err != nil {
+				// A template that cannot render this event: the event is
+				// reported, the rest of the input goes on.
+				log.Error("preparing actions failed", zap.String("input", it.Input), zap.String("where", it.Where), zap.Error(err))
+				continue
+			}
+			batches = append(batches, b...)
+		}
+		res, err := d.store.Accept(batches, outbox.Position{Source: sourceName, Key: cp.Key, Data: cp.Data, Forget: cp.Forget})
+		if err != nil {
+			return fmt.Errorf("queue actions: %w", err)
+		}
+		if res.Queued > 0 {
+			d.dispatcher.Kick()
+		}
+		if res.Queued+res.Suppressed+res.Replayed > 0 {
+			log.Info("actions queued", zap.Int("queued", res.Queued), zap.Int("suppressed", res.Suppressed), zap.Int("replayed", res.Replayed))
+		}
+		return nil
+	}
+}
+
+// resend re-posts what handlers keep firing on the remote side
+// (Alertmanager alerts), each at its own interval.
+func (d *daemon) resend(ctx context.Context) {
+	last := map[string]time.Time{}
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for name, b := range d.state.Load().built {
+				r, ok := b.(interface {
+					Resend(context.Context) error
+					ResendInterval() time.Duration
+				})
+				if !ok || now.Sub(last[name]) < r.ResendInterval() {
+					continue
+				}
+				last[name] = now
+				if err := r.Resend(ctx); err != nil {
+					d.log.Warn("re-sending handler state failed", zap.String("handler", name), zap.Error(err))
+				}
+			}
+		}
+	}
+}
+
+// watchConfig reloads the configuration when its file changes (editors
+// save by rename, so the directory is watched) or on SIGHUP.
+func (d *daemon) watchConfig(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		d.log.Error("watching the configuration failed; reload with SIGHUP", zap.Error(err))
+	} else {
+		defer w.Close()
+		if err := w.Add(filepath.Dir(d.cfgPath)); err != nil {
+			d.log.Error("watching the configuration failed; reload with SIGHUP", zap.Error(err))
+		}
+	}
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if w != nil {
+		events, errs = w.Events, w.Errors
+	}
+	base := filepath.Base(d.cfgPath)
+	var debounce <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			d.reload("SIGHUP")
+		case e, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if filepath.Base(e.Name) == base && e.Op&(fsnotify.Create|fsnotify.Write|fsnotify.Rename) != 0 {
+				debounce = time.After(300 * time.Millisecond)
+			}
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			d.log.Warn("watching the configuration", zap.Error(err))
+		case <-debounce:
+			debounce = nil
+			d.reload("file changed")
+		}
+	}
+}
+
+// reload loads, checks and swaps in the configuration, or keeps the
+// running one and logs every error.
+func (d *daemon) reload(why string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	log := d.log.With(zap.String("config", d.cfgPath), zap.String("trigger", why))
+	cfg, err := config.Load(d.cfgPath)
+	if err == nil {
+		var st *runState
+		if st, err = d.build(cfg); err == nil {
+			old := d.state.Load()
+			d.state.Store(st)
+			d.dispatcher.SetRoutes(st.routes)
+			added, removed, changed := diffRules(old.cfg, cfg)
+			log.Info("configuration reloaded", zap.Strings("rules_added", added), zap.Strings("rules_removed", removed),
+				zap.Strings("rules_changed", changed), zap.Int("rules", len(cfg.Rules)), zap.Int("handlers", len(st.built)))
+			if fmt.Sprint(old.cfg.Sources) != fmt.Sprint(cfg.Sources) {
+				log.Warn("sources changed; they take effect at the next start")
+			}
+			return
+		}
+	}
+	var es config.Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			log.Error("configuration not reloaded; the running one stays", zap.String("error", e.Error()))
+		}
+		return
+	}
+	log.Error("configuration not reloaded; the running one stays", zap.Error(err))
+}
+
+func diffRules(old, cur *config.Config) (added, removed, changed []string) {
+	was := map[string]string{}
+	for _, r := range old.Rules {
+		was[r.Name] = r.Hash
+	}
+	for _, r := range cur.Rules {
+		h, ok := was[r.Name]
+		switch {
+		case !ok:
+			added = append(added, r.Name)
+		case h != r.Hash:
+			changed = append(changed, r.Name)
+		}
+		delete(was, r.Name)
+	}
+	for name := range was {
+		removed = append(removed, name)
+	}
+	sort.Strings(removed)
+	return added, removed, changed
+}
+
+// daemonLogger logs for people (console) or machines (json), never
+// sampled: every match and every action's outcome is written.
+func daemonLogger(w io.Writer, format string) *zap.Logger {
+	if format == "json" {
+		enc := zap.NewProductionEncoderConfig()
+		enc.EncodeTime = zapcore.ISO8601TimeEncoder
+		return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), zapcore.InfoLevel))
+	}
+	return newLogger(w)
+}

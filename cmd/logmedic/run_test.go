@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// syncBuffer collects a child's log while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type receiver struct {
+	mu     sync.Mutex
+	bodies []string
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	b, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	r.bodies = append(r.bodies, string(b))
+	r.mu.Unlock()
+}
+
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.bodies)
+}
+
+const runConfig = `state_dir: %STATE%
+sources:
+  - name: drop
+    folder: %DROP%
+handlers:
+  hook:
+    type: webhook
+    url: %URL%
+    body: {rule: "{{.Rule}}", computer: "{{.Computer}}"}
+rules:
+  - name: volume-too-large
+    match: {error_code: 0x807800B4}
+    actions: [{handler: hook}]
+`
+
+func startDaemon(t *testing.T, cfg string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	cmd := command(t, nil, "run", "-c", cfg)
+	logs := &syncBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", logs)
+		}
+	})
+	waitFor(t, "the daemon to start", func() bool { return strings.Contains(logs.String(), "logmedic started") })
+	return cmd, logs
+}
+
+func stopDaemon(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("daemon exited with %v after SIGTERM", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon did not stop after SIGTERM")
+	}
+}
+
+// TestRunDropFolderRestartAndReload runs the daemon on a drop folder: a
+// file dropped in fires its action once; after a restart it does not fire
+// again; a config edit is reloaded, and a broken edit leaves the running
+// configuration in place.
+func TestRunDropFolderRestartAndReload(t *testing.T) {
+	rcv := &receiver{}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	dir := t.TempDir()
+	drop := filepath.Join(dir, "drop")
+	cfg := filepath.Join(dir, "logmedic.yaml")
+	text := strings.NewReplacer("%STATE%", filepath.Join(dir, "state"), "%DROP%", drop, "%URL%", srv.URL).Replace(runConfig)
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sample, err := os.ReadFile(filepath.Join(samples, "constructed/backup-5-v3-0x807800b4.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cmd, logs := startDaemon(t, cfg)
+	if err := os.WriteFile(filepath.Join(drop, "failure.xml"), sample, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the webhook", func() bool { return rcv.count() == 1 })
+	if !strings.Contains(rcv.bodies[0], `"rule":"volume-too-large"`) {
+		t.Errorf("body %s", rcv.bodies[0])
+	}
+
+	// An edit adding a rule is reloaded.
+	edited := text + "  - name: restore-failed\n    match: {error_code: 0x80070002}\n    actions: [{handler: hook}]\n"
+	os.WriteFile(cfg+".tmp", []byte(edited), 0o600)
+	os.Rename(cfg+".tmp", cfg) // as editors save
+	waitFor(t, "the reload", func() bool { return strings.Contains(logs.String(), `"rules_added": ["restore-failed"]`) })
+	restore, _ := os.ReadFile(filepath.Join(samples, "constructed/restore-244-0x80070002.xml"))
+	os.WriteFile(filepath.Join(drop, "restore.xml"), restore, 0o600)
+	waitFor(t, "the new rule to act", func() bool { return rcv.count() == 2 })
+
+	// A broken edit is refused with its position; the running rules stay.
+	os.WriteFile(cfg, []byte(edited+"  - name: broken\n    match: {chanel: x}\n"), 0o600)
+	waitFor(t, "the refused reload", func() bool {
+		return strings.Contains(logs.String(), "configuration not reloaded") && strings.Contains(logs.String(), `logmedic.yaml:18:13: rule \"broken\": match: unknown key \"chanel\"`)
+	})
+	os.WriteFile(filepath.Join(drop, "again.xml"), bytes.Replace(sample, []byte("1412"), []byte("1413"), 1), 0o600)
+	waitFor(t, "the running rules to act", func() bool { return rcv.count() == 3 })
+
+	stopDaemon(t, cmd)
+	// A broken configuration stops the daemon from starting at all.
+	if out, err := command(t, nil, "run", "-c", cfg).CombinedOutput(); err == nil || !strings.Contains(string(out), `unknown key "chanel"`) {
+		t.Errorf("started with a broken configuration: %v\n%s", err, out)
+	}
+	// Once fixed, a restart resumes after what was read: nothing fires again.
+	os.WriteFile(cfg, []byte(edited), 0o600)
+	cmd, _ = startDaemon(t, cfg)
+	time.Sleep(600 * time.Millisecond)
+	if n := rcv.count(); n != 3 {
+		t.Errorf("after a restart %d deliveries, want still 3", n)
+	}
+	stopDaemon(t, cmd)
+}
+
+// TestRunStdin reads events from standard input and stops when it ends,
+// after delivering.
+func TestRunStdin(t *testing.T) {
+	rcv := &receiver{}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "logmedic.yaml")
+	text := strings.NewReplacer("%STATE%", filepath.Join(dir, "state"), "%URL%", srv.URL).Replace(runConfig)
+	text = strings.Replace(text, "sources:\n  - name: drop\n    folder: %DROP%\n", "", 1)
+	os.WriteFile(cfg, []byte(text), 0o600)
+	sample, _ := os.ReadFile(filepath.Join(samples, "constructed/wevtutil-export-3-events.xml"))
+	five, _ := os.ReadFile(filepath.Join(samples, "constructed/backup-5-v3-0x807800b4.xml"))
+	cmd := command(t, nil, "run", "-c", cfg, "--stdin")
+	cmd.Stdin = bytes.NewReader(append(sample, five...))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if rcv.count() != 1 {
+		t.Errorf("%d deliveries, want 1\n%s", rcv.count(), out)
+	}
+	if code := run([]string{"run", "-c", cfg}, nil, io.Discard, io.Discard); code != exitUsage {
+		t.Errorf("run without sources or --stdin: exit %d, want 2", code)
+	}
+}

@@ -38,6 +38,7 @@ Usage:
                                                with --dry-run the actions they would send
   logmedic outbox list|retry|drop|deliver      inspect and operate the action queue
   logmedic run -c FILE [--stdin]               the daemon: read sources, match, act
+  logmedic status [-c FILE]                    what the daemon is doing (or did last)
   logmedic explain CODE...                     explain error codes (any form)
   logmedic explain --list                      list the codes logmedic knows
   logmedic schema                              print the configuration's JSON Schema
@@ -66,6 +67,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdOutbox(rest, stdout, stderr)
 	case "run":
 		return cmdRun(rest, stdin, stdout, stderr)
+	case "status":
+		return cmdStatus(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "logmedic %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK

@@ -17,6 +17,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/logmedic/logmedic/config"
 	"github.com/logmedic/logmedic/handlers"
@@ -33,7 +34,8 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(cfgPath, "config", "", "configuration `FILE` (same as -c)")
 	useStdin := fs.Bool("stdin", false, "also read a stream of event XML from standard input; with no other source, stop when it ends and the outbox is drained")
 	stateDir := fs.String("state-dir", "", "state `directory` (default: the config's state_dir, else the platform's)")
-	logFormat := fs.String("log-format", "console", "log `format`: console (for people) or json")
+	logFormat := fs.String("log-format", "console", "log `format` on standard error: console (for people) or json")
+	logFile := fs.String("log-file", "", "also write JSON logs to `FILE`, rotated at 50 MB (5 old files kept, 30 days)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return usageErr(stderr, err)
@@ -42,7 +44,7 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	log := daemonLogger(stderr, *logFormat)
+	log := daemonLogger(stderr, *logFormat, *logFile)
 	defer log.Sync()
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
@@ -53,14 +55,15 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "logmedic run: %s has no sources: and --stdin is not set: there is nothing to read\n", *cfgPath)
 		return exitUsage
 	}
-	store, err := outbox.Open(config.OutboxPath(config.StateDir(*stateDir, cfg)))
+	dir := config.StateDir(*stateDir, cfg)
+	store, err := outbox.Open(config.OutboxPath(dir))
 	if err != nil {
 		fmt.Fprintln(stderr, "logmedic run:", err)
 		return exitFail
 	}
 	defer store.Close()
 
-	d := &daemon{cfgPath: *cfgPath, store: store, log: log}
+	d := &daemon{cfgPath: *cfgPath, stateDir: dir, store: store, log: log, started: time.Now().UTC(), stats: map[string]*sourceStatus{}}
 	st, err := d.build(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "logmedic run:", err)
@@ -90,11 +93,19 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // daemon holds the running configuration; a reload swaps it whole.
 type daemon struct {
 	cfgPath    string
+	stateDir   string
+	started    time.Time
 	store      *outbox.Store
 	dispatcher *outbox.Dispatcher
 	log        *zap.Logger
 	state      atomic.Pointer[runState]
 	mu         sync.Mutex // serializes reloads
+
+	statsMu     sync.Mutex
+	statusMu    sync.Mutex // one status write at a time
+	statusDirty atomic.Bool
+	stats       map[string]*sourceStatus
+	lastReload  *reloadStatus
 }
 
 // runState is one loaded configuration, ready to use.
@@ -137,6 +148,8 @@ func (d *daemon) run(ctx context.Context, sources []watcher.Source, exitWhenDone
 	go func() { defer wg.Done(); d.dispatcher.Run(dispCtx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); d.resend(dispCtx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); d.writeStatusEvery(dispCtx, 5*time.Second) }()
 	go d.watchConfig(ctx)
 
 	srcCtx, stopSources := context.WithCancel(ctx)
@@ -178,6 +191,7 @@ wait:
 	stopSources()
 	stopDispatch()
 	wg.Wait()
+	d.writeStatus()
 	d.log.Info("logmedic stopped")
 	return status
 }
@@ -188,6 +202,7 @@ wait:
 func (d *daemon) emit(sourceName string) watcher.Emit {
 	log := d.log.Named("pipeline").With(zap.String("source", sourceName))
 	return func(ctx context.Context, items []watcher.Item, cp watcher.Checkpoint) error {
+		d.count(sourceName, items)
 		st := d.state.Load()
 		var batches []outbox.Batch
 		var matches []match.Match
@@ -218,6 +233,7 @@ func (d *daemon) emit(sourceName string) watcher.Emit {
 		if res.Queued > 0 {
 			d.dispatcher.Kick()
 		}
+		d.statusSoon()
 		if res.Queued+res.Suppressed+res.Replayed > 0 {
 			log.Info("actions queued", zap.Int("queued", res.Queued), zap.Int("suppressed", res.Suppressed), zap.Int("replayed", res.Replayed))
 		}
@@ -316,6 +332,7 @@ func (d *daemon) reload(why string) {
 			d.state.Store(st)
 			d.dispatcher.SetRoutes(st.routes)
 			added, removed, changed := diffRules(old.cfg, cfg)
+			d.reloaded(why, nil)
 			log.Info("configuration reloaded", zap.Strings("rules_added", added), zap.Strings("rules_removed", removed),
 				zap.Strings("rules_changed", changed), zap.Int("rules", len(cfg.Rules)), zap.Int("handlers", len(st.built)))
 			if fmt.Sprint(old.cfg.Sources) != fmt.Sprint(cfg.Sources) {
@@ -326,11 +343,15 @@ func (d *daemon) reload(why string) {
 	}
 	var es config.Errors
 	if errors.As(err, &es) {
+		var msgs []string
 		for _, e := range es {
+			msgs = append(msgs, e.Error())
 			log.Error("configuration not reloaded; the running one stays", zap.String("error", e.Error()))
 		}
+		d.reloaded(why, msgs)
 		return
 	}
+	d.reloaded(why, []string{err.Error()})
 	log.Error("configuration not reloaded; the running one stays", zap.Error(err))
 }
 
@@ -356,13 +377,103 @@ func diffRules(old, cur *config.Config) (added, removed, changed []string) {
 	return added, removed, changed
 }
 
-// daemonLogger logs for people (console) or machines (json), never
+// daemonLogger logs for people (console) or machines (json) on w, and
+// with file set also as JSON to file, rotated by lumberjack. Never
 // sampled: every match and every action's outcome is written.
-func daemonLogger(w io.Writer, format string) *zap.Logger {
+func daemonLogger(w io.Writer, format, file string) *zap.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	var core zapcore.Core
 	if format == "json" {
-		enc := zap.NewProductionEncoderConfig()
-		enc.EncodeTime = zapcore.ISO8601TimeEncoder
-		return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), zapcore.InfoLevel))
+		core = zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), zapcore.InfoLevel)
+	} else {
+		core = newLogger(w).Core()
 	}
-	return newLogger(w)
+	if file != "" {
+		rot := &lumberjack.Logger{Filename: file, MaxSize: 50, MaxBackups: 5, MaxAge: 30, Compress: true}
+		core = zapcore.NewTee(core, zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(rot), zapcore.InfoLevel))
+	}
+	return zap.New(core)
+}
+
+// count records what a source emitted, for logmedic status.
+func (d *daemon) count(source string, items []watcher.Item) {
+	d.statsMu.Lock()
+	defer d.statsMu.Unlock()
+	s := d.stats[source]
+	if s == nil {
+		s = &sourceStatus{}
+		d.stats[source] = s
+	}
+	for _, it := range items {
+		if it.Err != nil {
+			s.Failed++
+		} else {
+			s.Events++
+		}
+	}
+	if len(items) > 0 {
+		s.LastEmit = time.Now().UTC()
+	}
+}
+
+func (d *daemon) reloaded(trigger string, errs []string) {
+	d.statsMu.Lock()
+	d.lastReload = &reloadStatus{Time: time.Now().UTC(), OK: len(errs) == 0, Trigger: trigger, Errors: errs}
+	d.statsMu.Unlock()
+	d.writeStatus()
+}
+
+func (d *daemon) writeStatusEvery(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var last time.Time
+	for {
+		if d.statusDirty.Swap(false) || time.Since(last) >= every {
+			d.writeStatus()
+			last = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// statusSoon marks the status file for rewriting after new input;
+// writeStatusEvery writes it within a second.
+func (d *daemon) statusSoon() { d.statusDirty.Store(true) }
+
+// writeStatus writes the status file logmedic status reads.
+func (d *daemon) writeStatus() {
+	d.statusMu.Lock()
+	defer d.statusMu.Unlock()
+	st := &statusFile{PID: os.Getpid(), Version: buildVersion(), Config: d.cfgPath, Started: d.started, Updated: time.Now().UTC(), Sources: map[string]sourceStatus{}}
+	if ob, err := outboxSummary(d.store); err == nil {
+		st.Outbox = ob
+	}
+	names := map[string]bool{}
+	for _, s := range d.state.Load().cfg.Sources {
+		names[s.Name] = true
+	}
+	d.statsMu.Lock()
+	for n := range d.stats {
+		names[n] = true
+	}
+	for n := range names {
+		var s sourceStatus
+		if p := d.stats[n]; p != nil {
+			s = *p
+		}
+		if cps, err := d.store.Positions(n); err == nil {
+			s.Inputs = len(cps)
+		}
+		st.Sources[n] = s
+	}
+	st.LastReload = d.lastReload
+	d.statsMu.Unlock()
+	if err := writeStatus(d.stateDir, st); err != nil {
+		d.log.Warn("writing the status file failed", zap.Error(err))
+	}
 }

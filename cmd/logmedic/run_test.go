@@ -79,7 +79,7 @@ rules:
 
 func startDaemon(t *testing.T, cfg string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
-	cmd := command(t, nil, "run", "-c", cfg)
+	cmd := command(t, nil, "run", "-c", cfg, "--log-file", filepath.Join(filepath.Dir(cfg), "logs", "logmedic.log"))
 	logs := &syncBuffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
@@ -157,7 +157,30 @@ func TestRunDropFolderRestartAndReload(t *testing.T) {
 	os.WriteFile(filepath.Join(drop, "again.xml"), bytes.Replace(sample, []byte("1412"), []byte("1413"), 1), 0o600)
 	waitFor(t, "the running rules to act", func() bool { return rcv.count() == 3 })
 
+	// logmedic status reads what the daemon writes, while it runs.
+	var statusOut []byte
+	defer func() {
+		if t.Failed() {
+			t.Logf("last status:\n%s", statusOut)
+		}
+	}()
+	waitFor(t, "the status", func() bool {
+		out, _ := command(t, nil, "status", "-c", cfg).CombinedOutput()
+		statusOut = out
+		return strings.Contains(string(out), "running (pid") && strings.Contains(string(out), "source drop: 3 inputs read, 3 events") &&
+			strings.Contains(string(out), "failed; the previous configuration stays") && strings.Contains(string(out), `unknown key "chanel"`)
+	})
 	stopDaemon(t, cmd)
+	out, _ := command(t, nil, "status", "-c", cfg).Output()
+	if !strings.Contains(string(out), "not running (last seen") || !strings.Contains(string(out), "outbox: 0 actions queued, 0 dead letters") {
+		t.Errorf("status after stop:\n%s", out)
+	}
+	logFile := filepath.Join(dir, "logs", "logmedic.log")
+	if st, err := os.Stat(logFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("log file: %v %v", st, err)
+	} else if b, _ := os.ReadFile(logFile); !bytes.Contains(b, []byte(`"msg":"rule matched"`)) {
+		t.Errorf("log file lacks JSON match lines:\n%.500s", b)
+	}
 	// A broken configuration stops the daemon from starting at all.
 	if out, err := command(t, nil, "run", "-c", cfg).CombinedOutput(); err == nil || !strings.Contains(string(out), `unknown key "chanel"`) {
 		t.Errorf("started with a broken configuration: %v\n%s", err, out)

@@ -22,6 +22,7 @@ import (
 	"github.com/logmedic/logmedic/config"
 	"github.com/logmedic/logmedic/handlers"
 	"github.com/logmedic/logmedic/handlers/outbox"
+	"github.com/logmedic/logmedic/internal/metrics"
 	"github.com/logmedic/logmedic/watcher"
 	"github.com/logmedic/logmedic/watcher/match"
 	"github.com/logmedic/logmedic/watcher/source"
@@ -36,6 +37,8 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	stateDir := fs.String("state-dir", "", "state `directory` (default: the config's state_dir, else the platform's)")
 	logFormat := fs.String("log-format", "console", "log `format` on standard error: console (for people) or json")
 	logFile := fs.String("log-file", "", "also write JSON logs to `FILE`, rotated at 50 MB (5 old files kept, 30 days)")
+	httpAddr := fs.String("http", metrics.DefaultAddr, "`address` for /metrics, /healthz and /readyz, or off")
+	httpRemote := fs.Bool("http-allow-remote", false, "allow a --http address that is not loopback")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return usageErr(stderr, err)
@@ -63,7 +66,16 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	defer store.Close()
 
-	d := &daemon{cfgPath: *cfgPath, stateDir: dir, store: store, log: log, started: time.Now().UTC(), stats: map[string]*sourceStatus{}}
+	d := &daemon{cfgPath: *cfgPath, stateDir: dir, store: store, log: log, started: time.Now().UTC(), stats: map[string]*sourceStatus{}, metrics: metrics.New()}
+	d.metrics.SetVersion(buildVersion())
+	d.metrics.ConfigLoaded()
+	d.metrics.SetOutbox(func() (int, int, time.Duration) {
+		pending, dead, oldest, err := store.Counts()
+		if err != nil || oldest.IsZero() {
+			return pending, dead, 0
+		}
+		return pending, dead, time.Since(oldest)
+	})
 	st, err := d.build(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "logmedic run:", err)
@@ -71,9 +83,33 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	d.state.Store(st)
 	d.dispatcher = outbox.NewDispatcher(store, st.routes, 0, log.Named("outbox"))
+	d.dispatcher.Observe(func(handler, outcome string) {
+		d.metrics.Actions(handler, map[string]metrics.Outcome{"delivered": metrics.Delivered, "retry": metrics.Retry, "dead": metrics.Dead}[outcome], 1)
+	})
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if *httpAddr != "off" {
+		// Bind before reading anything: a busy port is a start-up error.
+		ready := func() error {
+			if !d.ready.Load() {
+				return errors.New("starting or stopping")
+			}
+			return nil
+		}
+		served := make(chan error, 1)
+		go func() {
+			served <- metrics.Serve(ctx, *httpAddr, *httpRemote, d.metrics.Handler(ready), log.Named("http"))
+		}()
+		select {
+		case err := <-served:
+			if err != nil {
+				fmt.Fprintln(stderr, "logmedic run: --http:", err)
+				return exitFail
+			}
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 	var sources []watcher.Source
 	for _, s := range cfg.Sources {
 		// A drop folder that does not exist yet is made, private to the
@@ -104,6 +140,8 @@ type daemon struct {
 	statsMu     sync.Mutex
 	statusMu    sync.Mutex // one status write at a time
 	statusDirty atomic.Bool
+	ready       atomic.Bool
+	metrics     *metrics.Metrics
 	stats       map[string]*sourceStatus
 	lastReload  *reloadStatus
 }
@@ -151,6 +189,7 @@ func (d *daemon) run(ctx context.Context, sources []watcher.Source, exitWhenDone
 	wg.Add(1)
 	go func() { defer wg.Done(); d.writeStatusEvery(dispCtx, 5*time.Second) }()
 	go d.watchConfig(ctx)
+	d.ready.Store(true)
 
 	srcCtx, stopSources := context.WithCancel(ctx)
 	defer stopSources()
@@ -188,6 +227,7 @@ wait:
 		}
 	}
 	d.log.Info("logmedic stopping")
+	d.ready.Store(false)
 	stopSources()
 	stopDispatch()
 	wg.Wait()
@@ -202,7 +242,8 @@ wait:
 func (d *daemon) emit(sourceName string) watcher.Emit {
 	log := d.log.Named("pipeline").With(zap.String("source", sourceName))
 	return func(ctx context.Context, items []watcher.Item, cp watcher.Checkpoint) error {
-		d.count(sourceName, items)
+		failed := d.count(sourceName, items)
+		d.metrics.Events(sourceName, len(items)-failed, failed)
 		st := d.state.Load()
 		var batches []outbox.Batch
 		var matches []match.Match
@@ -214,6 +255,7 @@ func (d *daemon) emit(sourceName string) watcher.Emit {
 			}
 			matches = st.matcher.Match(it.Event, matches[:0])
 			for _, m := range matches {
+				d.metrics.Match(m.Rule.Name)
 				log.Info("rule matched", zap.String("rule", m.Rule.Name), zap.String("input", it.Input), zap.String("where", it.Where),
 					zap.String("computer", it.Event.Computer), zap.Uint32("event_id", it.Event.EventID), zap.Uint64("record_id", it.Event.RecordID))
 			}
@@ -232,6 +274,12 @@ func (d *daemon) emit(sourceName string) watcher.Emit {
 		}
 		if res.Queued > 0 {
 			d.dispatcher.Kick()
+		}
+		for h, r := range res.ByHandler {
+			d.metrics.Actions(h, metrics.Queued, r.Queued)
+			d.metrics.Actions(h, metrics.Suppressed, r.Suppressed)
+			d.metrics.Actions(h, metrics.Replayed, r.Replayed)
+			d.metrics.Actions(h, metrics.Unprepared, r.Failed)
 		}
 		d.statusSoon()
 		if res.Queued+res.Suppressed+res.Replayed > 0 {
@@ -396,8 +444,9 @@ func daemonLogger(w io.Writer, format, file string) *zap.Logger {
 	return zap.New(core)
 }
 
-// count records what a source emitted, for logmedic status.
-func (d *daemon) count(source string, items []watcher.Item) {
+// count records what a source emitted, for logmedic status, and returns
+// how many items were undecodable.
+func (d *daemon) count(source string, items []watcher.Item) (failed int) {
 	d.statsMu.Lock()
 	defer d.statsMu.Unlock()
 	s := d.stats[source]
@@ -408,6 +457,7 @@ func (d *daemon) count(source string, items []watcher.Item) {
 	for _, it := range items {
 		if it.Err != nil {
 			s.Failed++
+			failed++
 		} else {
 			s.Events++
 		}
@@ -415,9 +465,15 @@ func (d *daemon) count(source string, items []watcher.Item) {
 	if len(items) > 0 {
 		s.LastEmit = time.Now().UTC()
 	}
+	return failed
 }
 
 func (d *daemon) reloaded(trigger string, errs []string) {
+	if len(errs) == 0 {
+		d.metrics.Reload(nil)
+	} else {
+		d.metrics.Reload(errors.New(errs[0]))
+	}
 	d.statsMu.Lock()
 	d.lastReload = &reloadStatus{Time: time.Now().UTC(), OK: len(errs) == 0, Trigger: trigger, Errors: errs}
 	d.statsMu.Unlock()

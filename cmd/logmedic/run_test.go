@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -79,7 +80,7 @@ rules:
 
 func startDaemon(t *testing.T, cfg string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
-	cmd := command(t, nil, "run", "-c", cfg, "--log-file", filepath.Join(filepath.Dir(cfg), "logs", "logmedic.log"))
+	cmd := command(t, nil, "run", "-c", cfg, "--http", "127.0.0.1:0", "--log-file", filepath.Join(filepath.Dir(cfg), "logs", "logmedic.log"))
 	logs := &syncBuffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
@@ -170,6 +171,32 @@ func TestRunDropFolderRestartAndReload(t *testing.T) {
 		return strings.Contains(string(out), "running (pid") && strings.Contains(string(out), "source drop: 3 inputs read, 3 events") &&
 			strings.Contains(string(out), "failed; the previous configuration stays") && strings.Contains(string(out), `unknown key "chanel"`)
 	})
+	// The metrics say the same.
+	addr := regexp.MustCompile(`serving metrics\s+\{"addr": "([^"]+)"`).FindStringSubmatch(logs.String())
+	if addr == nil {
+		t.Fatalf("no metrics address in the log")
+	}
+	resp, err := http.Get("http://" + addr[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`logmedic_events_read_total{result="decoded",source="drop"} 3`,
+		`logmedic_rule_matches_total{rule="volume-too-large"} 2`,
+		`logmedic_actions_total{handler="hook",outcome="delivered"} 3`,
+		`logmedic_config_reloads_total{result="failure"} 1`,
+		`logmedic_config_last_reload_successful 0`,
+		`logmedic_outbox_actions{state="pending"} 0`,
+	} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if resp, err := http.Get("http://" + addr[1] + "/readyz"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("/readyz: %v %v", resp, err)
+	}
 	stopDaemon(t, cmd)
 	out, _ := command(t, nil, "status", "-c", cfg).Output()
 	if !strings.Contains(string(out), "not running (last seen") || !strings.Contains(string(out), "outbox: 0 actions queued, 0 dead letters") {
@@ -182,7 +209,7 @@ func TestRunDropFolderRestartAndReload(t *testing.T) {
 		t.Errorf("log file lacks JSON match lines:\n%.500s", b)
 	}
 	// A broken configuration stops the daemon from starting at all.
-	if out, err := command(t, nil, "run", "-c", cfg).CombinedOutput(); err == nil || !strings.Contains(string(out), `unknown key "chanel"`) {
+	if out, err := command(t, nil, "run", "-c", cfg, "--http", "off").CombinedOutput(); err == nil || !strings.Contains(string(out), `unknown key "chanel"`) {
 		t.Errorf("started with a broken configuration: %v\n%s", err, out)
 	}
 	// Once fixed, a restart resumes after what was read: nothing fires again.
@@ -208,7 +235,7 @@ func TestRunStdin(t *testing.T) {
 	os.WriteFile(cfg, []byte(text), 0o600)
 	sample, _ := os.ReadFile(filepath.Join(samples, "constructed/wevtutil-export-3-events.xml"))
 	five, _ := os.ReadFile(filepath.Join(samples, "constructed/backup-5-v3-0x807800b4.xml"))
-	cmd := command(t, nil, "run", "-c", cfg, "--stdin")
+	cmd := command(t, nil, "run", "-c", cfg, "--stdin", "--http", "off")
 	cmd.Stdin = bytes.NewReader(append(sample, five...))
 	out, err := cmd.CombinedOutput()
 	if err != nil {

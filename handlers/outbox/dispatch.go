@@ -69,6 +69,8 @@ type Dispatcher struct {
 	now    func() time.Time
 	rng    *rand.Rand
 
+	observe  func(handler, outcome string)
+
 	mu       sync.Mutex
 	routes   map[string]*route
 	inflight map[string]bool // action IDs being delivered
@@ -94,6 +96,16 @@ func NewDispatcher(s *Store, routes map[string]Route, maxInFlight int, log *zap.
 	}
 	d.SetRoutes(routes)
 	return d
+}
+
+// Observe sets a function told each attempt's outcome: "delivered",
+// "retry" or "dead" (for metrics). Call it before Run.
+func (d *Dispatcher) Observe(fn func(handler, outcome string)) { d.observe = fn }
+
+func (d *Dispatcher) outcome(handler, o string) {
+	if d.observe != nil {
+		d.observe(handler, o)
+	}
 }
 
 // SetRoutes replaces the handlers, as a configuration reload does.
@@ -246,7 +258,7 @@ func (d *Dispatcher) start(ctx context.Context) (int, error) {
 			// each of them (a crash loop).
 			err := fmt.Errorf("gave up after %d attempts that did not finish (the process stopped during them); last error: %s", a.Attempts, a.LastError)
 			d.log.Error("action failed too often; moved to dead letters", zap.String("action_id", a.ID), zap.Error(err))
-			d.bury(d.log, a.ID, err)
+			d.bury(d.log, a.Handler, a.ID, err)
 			continue
 		}
 		select {
@@ -298,6 +310,7 @@ func (d *Dispatcher) deliver(ctx context.Context, r *route, a *handlers.Action) 
 			return
 		}
 		log.Info("action delivered", zap.Duration("took", took))
+		d.outcome(a.Handler, "delivered")
 		return
 	}
 	if errors.Is(err, context.DeadlineExceeded) && context.Cause(actx) != nil {
@@ -307,26 +320,28 @@ func (d *Dispatcher) deliver(ctx context.Context, r *route, a *handlers.Action) 
 	switch {
 	case !retry:
 		log.Error("action failed and cannot succeed; moved to dead letters", zap.Error(err))
-		d.bury(log, a.ID, err)
+		d.bury(log, a.Handler, a.ID, err)
 	case attempt >= r.Retry.MaxAttempts:
 		log.Error("action failed too often; moved to dead letters", zap.Error(err))
-		d.bury(log, a.ID, fmt.Errorf("gave up after %d attempts: %w", attempt, err))
+		d.bury(log, a.Handler, a.ID, fmt.Errorf("gave up after %d attempts: %w", attempt, err))
 	case now.Sub(a.Created) >= r.Retry.MaxAge:
 		log.Error("action too old to retry; moved to dead letters", zap.Error(err))
-		d.bury(log, a.ID, fmt.Errorf("gave up after %s: %w", now.Sub(a.Created).Round(time.Second), err))
+		d.bury(log, a.Handler, a.ID, fmt.Errorf("gave up after %s: %w", now.Sub(a.Created).Round(time.Second), err))
 	default:
 		d.mu.Lock()
 		wait := r.Retry.Backoff(attempt, d.rng)
 		d.mu.Unlock()
 		next := now.Add(wait)
 		log.Warn("action failed; will retry", zap.Error(err), zap.Time("next_attempt", next))
+		d.outcome(a.Handler, "retry")
 		if serr := d.store.Failed(a.ID, err, next); serr != nil {
 			log.Error("recording a failed attempt failed", zap.Error(serr))
 		}
 	}
 }
 
-func (d *Dispatcher) bury(log *zap.Logger, id string, err error) {
+func (d *Dispatcher) bury(log *zap.Logger, handler, id string, err error) {
+	d.outcome(handler, "dead")
 	if serr := d.store.Bury(id, err); serr != nil {
 		log.Error("moving an action to the dead letters failed", zap.Error(serr))
 	}

@@ -423,3 +423,19 @@ func TestCrashLoopReachesDeadLetters(t *testing.T) {
 		t.Errorf("dead %+v", dead)
 	}
 }
+
+func TestCountsAndResultByHandler(t *testing.T) {
+	s, _ := open(t)
+	now := time.Date(2026, 11, 21, 1, 0, 0, 0, time.UTC)
+	s.SetClock(func() time.Time { return now })
+	res, _ := s.Accept([]Batch{{Actions: []*handlers.Action{act("a", "ticket", ""), act("b", "audit", ""), act("c", "audit", "")}}})
+	if res.ByHandler["audit"].Queued != 2 || res.ByHandler["ticket"].Queued != 1 {
+		t.Errorf("by handler %+v %+v", res.ByHandler["audit"], res.ByHandler["ticket"])
+	}
+	s.Begin("b", now)
+	s.Bury("b", errors.New("400"))
+	pending, dead, oldest, err := s.Counts()
+	if err != nil || pending != 2 || dead != 1 || !oldest.Equal(now) {
+		t.Errorf("Counts = %d, %d, %v, %v", pending, dead, oldest, err)
+	}
+}

@@ -102,6 +102,21 @@ type Result struct {
 	Replayed   int // actions ignored: their ID was already queued, delivered or dead
 	Suppressed int // matches suppressed by their dedup window
 	Failed     int // actions that could not be prepared: written as dead letters
+	// ByHandler splits the counts by handler (Suppressed counts each
+	// action of a suppressed match).
+	ByHandler map[string]*Result
+}
+
+func (r *Result) handler(name string) *Result {
+	if r.ByHandler == nil {
+		r.ByHandler = map[string]*Result{}
+	}
+	h := r.ByHandler[name]
+	if h == nil {
+		h = &Result{}
+		r.ByHandler[name] = h
+	}
+	return h
 }
 
 // Position is where a source has got to: Data, under Key (a file of a
@@ -136,6 +151,7 @@ func (s *Store) Accept(batches []Batch, positions ...Position) (Result, error) {
 				id := []byte(a.ID)
 				if index.Get(id) != nil || dead.Get(id) != nil || done.Get(id) != nil {
 					res.Replayed++
+					res.handler(a.Handler).Replayed++
 					continue
 				}
 				fresh = append(fresh, a)
@@ -153,6 +169,9 @@ func (s *Store) Accept(batches []Batch, positions ...Position) (Result, error) {
 					if now.Sub(st.Since) < b.Window {
 						st.Suppressed++
 						res.Suppressed++
+						for _, a := range fresh {
+							res.handler(a.Handler).Suppressed++
+						}
 						if err := putJSON(dedup, []byte(b.DedupKey), st); err != nil {
 							return err
 						}
@@ -184,6 +203,7 @@ func (s *Store) Accept(batches []Batch, positions ...Position) (Result, error) {
 							return err
 						}
 						res.Failed++
+						res.handler(a.Handler).Failed++
 						continue
 					}
 				}
@@ -199,6 +219,7 @@ func (s *Store) Accept(batches []Batch, positions ...Position) (Result, error) {
 					return err
 				}
 				res.Queued++
+				res.handler(a.Handler).Queued++
 			}
 		}
 		return nil
@@ -220,6 +241,26 @@ func (s *Store) Pending() ([]*handlers.Action, error) {
 		})
 	})
 	return out, err
+}
+
+// Counts returns the queue's and the dead letters' sizes and when the
+// oldest queued action was created, without decoding the queue: cheap
+// enough for every metrics scrape.
+func (s *Store) Counts() (pending, dead int, oldest time.Time, err error) {
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		pending = tx.Bucket(bucketPending).Stats().KeyN
+		dead = tx.Bucket(bucketDead).Stats().KeyN
+		if _, v := tx.Bucket(bucketPending).Cursor().First(); v != nil {
+			var a struct {
+				Created time.Time `json:"created"`
+			}
+			if err := json.Unmarshal(v, &a); err == nil {
+				oldest = a.Created
+			}
+		}
+		return nil
+	})
+	return pending, dead, oldest, err
 }
 
 // Dead returns the dead letters.

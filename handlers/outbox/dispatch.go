@@ -69,7 +69,7 @@ type Dispatcher struct {
 	now    func() time.Time
 	rng    *rand.Rand
 
-	observe  func(handler, outcome string)
+	observe func(handler, outcome string)
 
 	mu       sync.Mutex
 	routes   map[string]*route

@@ -557,3 +557,53 @@ var positionalNames = func() (names [32]string) {
 	}
 	return names
 }()
+
+// ParseUint reads an unsigned decimal or 0x hex number that fits in bits,
+// as event XML writes numbers (EventID, Keywords, ProcessID). It never
+// allocates.
+func ParseUint(s string, bits int) (uint64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	var v uint64
+	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		h := strings.TrimLeft(s[2:], "0")
+		if len(h) > bits/4 {
+			return 0, false
+		}
+		for i := 0; i < len(h); i++ {
+			c := h[i]
+			var d byte
+			switch {
+			case c >= '0' && c <= '9':
+				d = c - '0'
+			case c >= 'a' && c <= 'f':
+				d = c - 'a' + 10
+			case c >= 'A' && c <= 'F':
+				d = c - 'A' + 10
+			default:
+				return 0, false
+			}
+			v = v<<4 | uint64(d)
+		}
+	} else {
+		if len(s) > 20 {
+			return 0, false
+		}
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n := v*10 + uint64(c-'0')
+			if n < v {
+				return 0, false
+			}
+			v = n
+		}
+	}
+	if bits < 64 && v >= 1<<uint(bits) {
+		return 0, false
+	}
+	return v, true
+}

@@ -438,7 +438,7 @@ func (p *parser) system(ev *watcher.Event, c tag) error {
 		return p.skip(c)
 	case "EventID":
 		if q := attr(c.attrs, "Qualifiers"); q != "" {
-			v, ok := parseUint(q, 16)
+			v, ok := watcher.ParseUint(q, 16)
 			if !ok {
 				return p.errorf(c.off, "EventID Qualifiers "+quote(q)+" is not a number")
 			}
@@ -481,10 +481,10 @@ func (p *parser) system(ev *watcher.Event, c tag) error {
 		ev.RelatedActivityID = attr(c.attrs, "RelatedActivityID")
 		return p.skip(c)
 	case "Execution":
-		if v, ok := parseUint(attr(c.attrs, "ProcessID"), 32); ok {
+		if v, ok := watcher.ParseUint(attr(c.attrs, "ProcessID"), 32); ok {
 			ev.ProcessID = uint32(v)
 		}
-		if v, ok := parseUint(attr(c.attrs, "ThreadID"), 32); ok {
+		if v, ok := watcher.ParseUint(attr(c.attrs, "ThreadID"), 32); ok {
 			ev.ThreadID = uint32(v)
 		}
 		return p.skip(c)
@@ -512,7 +512,7 @@ func (p *parser) number(c tag, bits int) (uint64, error) {
 	if s == "" {
 		return 0, nil
 	}
-	v, ok := parseUint(s, bits)
+	v, ok := watcher.ParseUint(s, bits)
 	if !ok {
 		return 0, p.errorf(c.off, c.name+" "+quote(s)+" is not a number")
 	}
@@ -573,54 +573,6 @@ func quote(s string) string {
 		s = s[:40] + "..."
 	}
 	return "\"" + s + "\""
-}
-
-// parseUint reads decimal or 0x hex that fits in bits.
-func parseUint(s string, bits int) (uint64, bool) {
-	if s == "" {
-		return 0, false
-	}
-	var v uint64
-	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
-		h := strings.TrimLeft(s[2:], "0")
-		if len(h) > bits/4 {
-			return 0, false
-		}
-		for i := 0; i < len(h); i++ {
-			c := h[i]
-			var d byte
-			switch {
-			case c >= '0' && c <= '9':
-				d = c - '0'
-			case c >= 'a' && c <= 'f':
-				d = c - 'a' + 10
-			case c >= 'A' && c <= 'F':
-				d = c - 'A' + 10
-			default:
-				return 0, false
-			}
-			v = v<<4 | uint64(d)
-		}
-	} else {
-		if len(s) > 20 {
-			return 0, false
-		}
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-			n := v*10 + uint64(c-'0')
-			if n < v {
-				return 0, false
-			}
-			v = n
-		}
-	}
-	if bits < 64 && v >= 1<<uint(bits) {
-		return 0, false
-	}
-	return v, true
 }
 
 // parseTime reads SystemTime: 2016-11-13T09:23:21.208126900Z, with any
@@ -716,9 +668,9 @@ func charRef(ent string) (rune, bool) {
 	var v uint64
 	var ok bool
 	if ent[1] == 'x' || ent[1] == 'X' {
-		v, ok = parseUint("0x"+ent[2:], 32)
+		v, ok = watcher.ParseUint("0x"+ent[2:], 32)
 	} else {
-		v, ok = parseUint(ent[1:], 32)
+		v, ok = watcher.ParseUint(ent[1:], 32)
 	}
 	if !ok || v > 0x10FFFF {
 		return 0, false

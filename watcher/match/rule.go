@@ -270,45 +270,14 @@ type number struct {
 func parseInteger(s string) (number, bool) {
 	s = strings.TrimSpace(s)
 	n := number{kind: intNumber}
-	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
-		s = strings.TrimLeft(s[2:], "0")
-		if len(s) > 16 {
-			return number{}, false
-		}
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			var d byte
-			switch {
-			case c >= '0' && c <= '9':
-				d = c - '0'
-			case c >= 'a' && c <= 'f':
-				d = c - 'a' + 10
-			case c >= 'A' && c <= 'F':
-				d = c - 'A' + 10
-			default:
-				return number{}, false
-			}
-			n.abs = n.abs<<4 | uint64(d)
-		}
-		return n, true
-	}
-	if len(s) > 1 && s[0] == '-' {
+	if len(s) > 1 && s[0] == '-' && s[1] >= '0' && s[1] <= '9' {
 		n.neg, s = true, s[1:]
 	}
-	if s == "" {
+	v, ok := watcher.ParseUint(s, 64)
+	if !ok || (n.neg && len(s) > 2 && (s[1] == 'x' || s[1] == 'X')) {
 		return number{}, false
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return number{}, false
-		}
-		d := uint64(c - '0')
-		if n.abs > (math.MaxUint64-d)/10 {
-			return number{}, false
-		}
-		n.abs = n.abs*10 + d
-	}
+	n.abs = v
 	n.neg = n.neg && n.abs != 0
 	return n, true
 }

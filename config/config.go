@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -38,6 +39,9 @@ type Config struct {
 type Source struct {
 	Name   string // stable: checkpoints are kept under it
 	Folder string // a drop folder of exported event files
+	// Settle is how long a file must be quiet before it is read (writers
+	// write in pieces): default 25ms.
+	Settle time.Duration
 	Line   int
 	Col    int
 }
@@ -699,6 +703,7 @@ var sourceKeys = []keyDoc{
 	{"name", "Stable name of the source; its read positions are kept under it (default: the folder's path)."},
 	{"folder", "A drop folder: exported event files (.xml, .txt, .evtx) copied into it are read once each, new events appended to a file too."},
 	{"channel", "A Windows event log channel, such as Microsoft-Windows-Backup (Windows only; a later version)."},
+	{"settle", "Folder sources: how long a file must be quiet before it is read, such as 25ms (default); a cut end waits 2s more before it is reported."},
 }
 
 func parseSources(c *errs, n *yaml.Node) []Source {
@@ -715,7 +720,7 @@ func parseSources(c *errs, n *yaml.Node) []Source {
 			c.at(sn, "%s: expected a mapping such as {folder: /path}, found %s", where, kind(sn))
 			continue
 		}
-		src := Source{Line: sn.Line, Col: sn.Column}
+		src := Source{Line: sn.Line, Col: sn.Column, Settle: 25 * time.Millisecond}
 		var nameNode *yaml.Node
 		kinds := 0
 		for _, kv := range pairs(c, sn, where, sourceKeys) {
@@ -729,6 +734,10 @@ func parseSources(c *errs, n *yaml.Node) []Source {
 					continue
 				}
 				src.Folder = kv.val.Value
+			case "settle":
+				if err := kv.val.Decode(&src.Settle); err != nil || src.Settle <= 0 || src.Settle > time.Minute {
+					c.at(kv.val, "%s.settle: expected a duration from 1ms to 1m, such as 25ms, found %s", where, kind(kv.val))
+				}
 			case "channel":
 				kinds++
 				if runtime.GOOS != "windows" {

@@ -107,7 +107,7 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 				fmt.Fprintln(stderr, "logmedic run: --http:", err)
 				return exitFail
 			}
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(50 * time.Millisecond): // a busy port fails at once
 		}
 	}
 	var sources []watcher.Source
@@ -118,7 +118,11 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "logmedic run: source %q: %v\n", s.Name, err)
 			return exitFail
 		}
-		sources = append(sources, source.NewFolder(s.Name, s.Folder, source.FolderOptions{Logger: log.Named("source").With(zap.String("source", s.Name))}))
+		sources = append(sources, source.NewFolder(s.Name, s.Folder, source.FolderOptions{
+			Settle:  s.Settle,
+			CutWait: 2 * time.Second, // a writer may pause; a cut end is reported only after this much quiet
+			Logger:  log.Named("source").With(zap.String("source", s.Name)),
+		}))
 	}
 	if *useStdin {
 		sources = append(sources, source.NewStdin("stdin", stdin))
@@ -383,7 +387,7 @@ func (d *daemon) reload(why string) {
 			d.reloaded(why, nil)
 			log.Info("configuration reloaded", zap.Strings("rules_added", added), zap.Strings("rules_removed", removed),
 				zap.Strings("rules_changed", changed), zap.Int("rules", len(cfg.Rules)), zap.Int("handlers", len(st.built)))
-			if fmt.Sprint(old.cfg.Sources) != fmt.Sprint(cfg.Sources) {
+			if !sameSources(old.cfg.Sources, cfg.Sources) {
 				log.Warn("sources changed; they take effect at the next start")
 			}
 			return
@@ -532,4 +536,17 @@ func (d *daemon) writeStatus() {
 	if err := writeStatus(d.stateDir, st); err != nil {
 		d.log.Warn("writing the status file failed", zap.Error(err))
 	}
+}
+
+// sameSources compares what sources read, not where they are written.
+func sameSources(a, b []config.Source) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].Folder != b[i].Folder || a[i].Settle != b[i].Settle {
+			return false
+		}
+	}
+	return true
 }

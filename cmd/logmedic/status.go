@@ -66,22 +66,8 @@ func writeStatus(dir string, st *statusFile) error {
 }
 
 func outboxSummary(store *outbox.Store) (outboxStatus, error) {
-	var s outboxStatus
-	pending, err := store.Pending()
-	if err != nil {
-		return s, err
-	}
-	dead, err := store.Dead()
-	if err != nil {
-		return s, err
-	}
-	s.Pending, s.Dead = len(pending), len(dead)
-	for _, a := range pending {
-		if s.OldestPending.IsZero() || a.Created.Before(s.OldestPending) {
-			s.OldestPending = a.Created
-		}
-	}
-	return s, nil
+	pending, dead, oldest, err := store.Counts()
+	return outboxStatus{Pending: pending, Dead: dead, OldestPending: oldest}, err
 }
 
 func cmdStatus(args []string, stdout, stderr io.Writer) int {

@@ -71,11 +71,12 @@ type Dispatcher struct {
 
 	observe func(handler, outcome string)
 
-	mu       sync.Mutex
-	routes   map[string]*route
-	inflight map[string]bool // action IDs being delivered
-	warned   map[string]bool // handlers missing from the configuration, logged once
-	wg       sync.WaitGroup
+	mu        sync.Mutex
+	routes    map[string]*route
+	inflight  map[string]bool // action IDs being delivered
+	warned    map[string]bool // handlers missing from the configuration, logged once
+	buryLater []buried
+	wg        sync.WaitGroup
 }
 
 type route struct {
@@ -194,44 +195,35 @@ func (d *Dispatcher) idle() bool {
 
 // round starts what is due and returns when the next waiting action is.
 func (d *Dispatcher) round(ctx context.Context) (time.Time, error) {
-	_, err := d.start(ctx)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return d.nextDue()
-}
-
-func (d *Dispatcher) nextDue() (time.Time, error) {
-	pending, err := d.store.Pending()
-	if err != nil {
-		return time.Time{}, err
-	}
-	var next time.Time
-	for _, a := range pending {
-		for _, t := range []time.Time{a.NextAttempt, a.InFlightUntil} {
-			if !t.IsZero() && (next.IsZero() || t.Before(next)) {
-				next = t
-			}
-		}
-	}
-	return next, nil
+	_, next, err := d.startDue(ctx)
+	return next, err
 }
 
 // start launches every due action it has room for and returns how many.
 func (d *Dispatcher) start(ctx context.Context) (int, error) {
-	// Read the queue under the lock: an attempt leaves inflight only after
-	// its outcome is committed, so the queue read here never shows an
-	// action as pending whose attempt has already ended.
+	n, _, err := d.startDue(ctx)
+	return n, err
+}
+
+// startDue walks the queue in order, starting due actions while there is
+// room, and returns how many it started and the earliest time a waiting
+// action it saw becomes due. It stops walking once every attempt slot is
+// taken: actions further back cannot start now anyway, and the end of an
+// attempt starts a new walk.
+func (d *Dispatcher) startDue(ctx context.Context) (int, time.Time, error) {
+	// Walk the queue under the lock: an attempt leaves inflight only after
+	// its outcome is committed, so the walk never sees an action as
+	// pending whose attempt has already ended.
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	pending, err := d.store.Pending()
-	if err != nil {
-		return 0, err
-	}
 	now := d.now()
 	blocked := map[string]bool{}
 	started := 0
-	for _, a := range pending {
+	var next time.Time
+	err := d.store.Scan(func(a *handlers.Action) bool {
+		if len(d.global) == cap(d.global) {
+			return false // no room: the end of an attempt walks again
+		}
 		// Order is kept per handler and problem: a ticket system that is
 		// down does not hold back the alert or the log line.
 		key := a.Handler + "\x00" + a.DedupKey
@@ -239,11 +231,21 @@ func (d *Dispatcher) start(ctx context.Context) (int, error) {
 			key = a.ID
 		}
 		if blocked[key] {
-			continue // an earlier action for this handler and problem goes first
+			return true // an earlier action for this handler and problem goes first
 		}
 		blocked[key] = true
-		if d.inflight[a.ID] || a.NextAttempt.After(now) || a.InFlightUntil.After(now) {
-			continue // running here, waiting for its retry, or maybe still running for a process that died
+		if d.inflight[a.ID] {
+			return true
+		}
+		for _, t := range []time.Time{a.NextAttempt, a.InFlightUntil} {
+			if t.After(now) {
+				// Waiting for its retry, or maybe still running for a
+				// process that died.
+				if next.IsZero() || t.Before(next) {
+					next = t
+				}
+				return true
+			}
 		}
 		r := d.routes[a.Handler]
 		if r == nil {
@@ -251,33 +253,40 @@ func (d *Dispatcher) start(ctx context.Context) (int, error) {
 				d.warned[a.Handler] = true
 				d.log.Warn("actions wait for a handler that is no longer configured; add it back or drop them (logmedic outbox drop)", zap.String("handler", a.Handler))
 			}
-			continue
+			return true
 		}
 		if a.Attempts >= r.Retry.MaxAttempts {
 			// Its attempts never finished: the process stopped during
 			// each of them (a crash loop).
 			err := fmt.Errorf("gave up after %d attempts that did not finish (the process stopped during them); last error: %s", a.Attempts, a.LastError)
 			d.log.Error("action failed too often; moved to dead letters", zap.String("action_id", a.ID), zap.Error(err))
-			d.bury(d.log, a.Handler, a.ID, err)
-			continue
+			d.buryLater = append(d.buryLater, buried{a.Handler, a.ID, err})
+			return true
 		}
 		select {
 		case r.sem <- struct{}{}:
 		default:
-			continue
+			return true
 		}
-		select {
-		case d.global <- struct{}{}:
-		default:
-			<-r.sem
-			continue
-		}
+		d.global <- struct{}{}
 		d.inflight[a.ID] = true
 		started++
 		d.wg.Add(1)
 		go d.deliver(ctx, r, a)
+		return true
+	})
+	// Burying writes to the store, which the walk's read transaction
+	// must not wait for.
+	for _, b := range d.buryLater {
+		d.bury(d.log, b.handler, b.id, b.err)
 	}
-	return started, nil
+	d.buryLater = d.buryLater[:0]
+	return started, next, err
+}
+
+type buried struct {
+	handler, id string
+	err         error
 }
 
 func (d *Dispatcher) deliver(ctx context.Context, r *route, a *handlers.Action) {

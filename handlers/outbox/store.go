@@ -263,6 +263,26 @@ func (s *Store) Counts() (pending, dead int, oldest time.Time, err error) {
 	return pending, dead, oldest, err
 }
 
+// Scan calls fn for queued actions in queue order until fn returns
+// false, decoding only the actions it reaches: the dispatcher stops as
+// soon as it has no room for more attempts, so a large backlog does not
+// cost a full decode on every round.
+func (s *Store) Scan(fn func(a *handlers.Action) bool) error {
+	return s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketPending).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var a handlers.Action
+			if err := json.Unmarshal(v, &a); err != nil {
+				return fmt.Errorf("pending action %x: %w", k, err)
+			}
+			if !fn(&a) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
 // Dead returns the dead letters.
 func (s *Store) Dead() ([]*handlers.Action, error) {
 	var out []*handlers.Action

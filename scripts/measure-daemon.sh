@@ -81,7 +81,7 @@ echo
 echo "== summary (load average before: $load0; after: $(cut -d' ' -f1-3 /proc/loadavg))"
 printf '| %-58s | %22s | %-16s | %s\n' "measure" "value" "goal" "verdict"
 printf '| %-58s | %22s | %-16s | %s\n' "latency p50 / p99 / min, ${LAT_EVENTS} events" "$p50 / $p99 / $lmin ms" "p99 <= 50 ms" "$(verdict "$p99" 50)"
-printf '| %-58s | %22s | %-16s | %s\n' "  of which landed -> matched (p50 / p99)" "$(get latency_to_match_p50_ms) / $(get latency_to_match_p99_ms) ms" "-" "the folder waits 200 ms for a file to settle"
+printf '| %-58s | %22s | %-16s | %s\n' "  of which landed -> matched (p50 / p99)" "$(get latency_to_match_p50_ms) / $(get latency_to_match_p99_ms) ms" "-" "mostly the folder source's settle time (settle:, default 25 ms)"
 printf '| %-58s | %22s | %-16s | %s\n' "  of which matched -> received (p50 / p99)" "$(get latency_after_match_p50_ms) / $(get latency_after_match_p99_ms) ms" "-" ""
 printf '| %-58s | %22s | %-16s | %s\n' "fsync of a 4 KiB write (p50 / p99 / max)" "$(get fsync_p50_ms) / $(get fsync_p99_ms) / $(get fsync_max_ms) ms" "-" "context"
 printf '| %-58s | %22s | %-16s | %s\n' "idle RSS after start / after ${IDLE_SECONDS}s" "$((rss0 / 1024)) / $((rss / 1024)) MiB ($rss kB)" "<= 20 MB" "$(verdict "$rss" 20000)"

@@ -21,7 +21,6 @@ import (
 	"testing"
 
 	"go.uber.org/zap/zaptest"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/logmedic/logmedic/handlers"
 	"github.com/logmedic/logmedic/handlers/handlertest"
@@ -444,11 +443,7 @@ hello: ws-0142.corp.example`, "", ""},
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var c Config
-			dec := yaml.NewDecoder(strings.NewReader(tt.yaml))
-			dec.KnownFields(true)
-			if err := dec.Decode(&c); err != nil {
-				t.Fatal(err)
-			}
+			handlertest.DecodeConfig(t, tt.yaml, &c)
 			err := c.Validate()
 			if tt.key == "" {
 				if err != nil {

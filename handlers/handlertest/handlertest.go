@@ -5,9 +5,12 @@ package handlertest
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/logmedic/logmedic/handlers"
 	"github.com/logmedic/logmedic/watcher"
@@ -87,4 +90,36 @@ func NoSecret(t testing.TB, secret string, texts ...string) {
 			t.Errorf("secret leaked into %q", s)
 		}
 	}
+}
+
+// DecodeConfig decodes text into cfg strictly (unknown keys are errors),
+// as the configuration loader decodes a handler's own keys.
+func DecodeConfig(t testing.TB, text string, cfg any) {
+	t.Helper()
+	dec := yaml.NewDecoder(strings.NewReader(text))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+}
+
+// FieldErrors flattens err, joined and nested, into its
+// *handlers.FieldErrors; any other error fails the test.
+func FieldErrors(t testing.TB, err error) []*handlers.FieldError {
+	t.Helper()
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []*handlers.FieldError
+		for _, e := range j.Unwrap() {
+			out = append(out, FieldErrors(t, e)...)
+		}
+		return out
+	}
+	var fe *handlers.FieldError
+	if !errors.As(err, &fe) {
+		t.Fatalf("%T %v is not a *handlers.FieldError", err, err)
+	}
+	return []*handlers.FieldError{fe}
 }

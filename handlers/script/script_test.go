@@ -469,31 +469,6 @@ func TestPreviewRunsNothing(t *testing.T) {
 	}
 }
 
-// fieldErrors flattens err into its *handlers.FieldErrors.
-func fieldErrors(t *testing.T, err error) []*handlers.FieldError {
-	t.Helper()
-	var list []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		list = j.Unwrap()
-	} else if err != nil {
-		list = []error{err}
-	}
-	var fes []*handlers.FieldError
-	for _, e := range list {
-		if _, nested := e.(interface{ Unwrap() []error }); nested {
-			fes = append(fes, fieldErrors(t, e)...)
-			continue
-		}
-		fe, ok := e.(*handlers.FieldError)
-		if !ok {
-			t.Errorf("%T %v is not a *handlers.FieldError", e, e)
-			continue
-		}
-		fes = append(fes, fe)
-	}
-	return fes
-}
-
 // validateCase is a configuration and the one problem Validate must
 // report, as key and part of the message; an empty key means none.
 type validateCase struct {
@@ -512,7 +487,7 @@ func runValidateCases(t *testing.T, tests []validateCase) {
 			if err == nil {
 				err = tt.c.CheckHost()
 			}
-			fes := fieldErrors(t, err)
+			fes := handlertest.FieldErrors(t, err)
 			if tt.key == "" {
 				if len(fes) != 0 {
 					t.Fatalf("Validate = %v, want nil", fes)
@@ -616,7 +591,7 @@ func TestValidate(t *testing.T) {
 func TestValidateReportsEveryProblem(t *testing.T) {
 	c := &Config{Program: "fix", Dir: "work", MaxOutput: -1, Env: envTmpls(t, "1X", "")}
 	var keys []string
-	for _, fe := range fieldErrors(t, c.Validate()) {
+	for _, fe := range handlertest.FieldErrors(t, c.Validate()) {
 		keys = append(keys, fe.Key)
 	}
 	if want := []string{"program", "env", "dir", "max_output"}; !slices.Equal(keys, want) {

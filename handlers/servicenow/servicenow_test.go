@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/logmedic/logmedic/handlers"
 	"github.com/logmedic/logmedic/handlers/handlertest"
@@ -207,11 +206,7 @@ func setup(t *testing.T, extra string) (*fakeSN, *Handler) {
 func parse(t *testing.T, text string) *Config {
 	t.Helper()
 	var c Config
-	dec := yaml.NewDecoder(strings.NewReader(text))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		t.Fatalf("decode: %v", err)
-	}
+	handlertest.DecodeConfig(t, text, &c)
 	return &c
 }
 
@@ -290,11 +285,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := parse(t, tt.yaml).Validate()
 			var keys []string
-			for _, e := range unjoin(err) {
-				var fe *handlers.FieldError
-				if !errors.As(e, &fe) {
-					t.Fatalf("%v is not a *handlers.FieldError", e)
-				}
+			for _, fe := range handlertest.FieldErrors(t, err) {
 				keys = append(keys, fe.Key)
 			}
 			if !slices.Equal(keys, tt.keys) {
@@ -302,16 +293,6 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
-}
-
-func unjoin(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }
 
 func TestDedupFlow(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/xml"
 	"fmt"
 	"math"
 	"os"
@@ -35,15 +36,35 @@ type Config struct {
 	Rules    []*Rule
 }
 
-// Source is where the daemon reads events from.
+// Source is where the daemon reads events from: a drop folder or a
+// Windows event log channel.
 type Source struct {
 	Name   string // stable: checkpoints are kept under it
 	Folder string // a drop folder of exported event files
 	// Settle is how long a file must be quiet before it is read (writers
 	// write in pieces): default 25ms.
 	Settle time.Duration
-	Line   int
-	Col    int
+
+	// Channel is a Windows event log channel, read live (Windows only).
+	Channel string
+	// Providers keeps only these providers' events (checked in Go).
+	Providers []string
+	// Query is an expert's XPath or QueryList, passed to Windows as is.
+	Query string
+	// Start is "bookmark" (default), "now" or "oldest"; Lookback is how
+	// far back a start without a bookmark reads (default 24h).
+	Start    string
+	Lookback time.Duration
+	// OnStale is "oldest" (default) or "now": where to go when the
+	// saved bookmark is no longer in the log.
+	OnStale string
+	// Batch is how many events one EvtNext asks for (default 64).
+	Batch int
+	// Locale is the LCID messages are rendered in (0: the system's).
+	Locale uint32
+
+	Line int
+	Col  int
 }
 
 // Rule is one rule as configured.
@@ -700,10 +721,17 @@ func nodeHash(n *yaml.Node) string {
 }
 
 var sourceKeys = []keyDoc{
-	{"name", "Stable name of the source; its read positions are kept under it (default: the folder's path)."},
+	{"name", "Stable name of the source; its read positions are kept under it (default: folder:PATH or channel:NAME)."},
 	{"folder", "A drop folder: exported event files (.xml, .txt, .evtx) copied into it are read once each, new events appended to a file too."},
-	{"channel", "A Windows event log channel, such as Microsoft-Windows-Backup (Windows only; a later version)."},
 	{"settle", "Folder sources: how long a file must be quiet before it is read, such as 25ms (default); a cut end waits 2s more before it is reported."},
+	{"channel", "A Windows event log channel read live, such as Microsoft-Windows-Backup or Application (Windows only; Admin and Operational channels, not Analytic or Debug)."},
+	{"providers", "Channel sources: only these providers' events, such as [Microsoft-Windows-Backup]; checked on every event."},
+	{"query", "Channel sources, for experts: an XPath filter or a <QueryList> passed to Windows as is, instead of the pre-filter logmedic builds from the rules."},
+	{"start", "Channel sources: bookmark (default: resume where the last run stopped), now (ignore the saved position) or oldest (a first run reads the whole channel)."},
+	{"lookback", "Channel sources: how far back a start without a saved position reads, such as 24h (default) so a reboot does not hide last night's failure; 0s reads only new events."},
+	{"on_stale_bookmark", "Channel sources: oldest (default) or now: where reading resumes when the saved position is no longer in the log (it was cleared or wrapped); a possible loss is logged and counted either way."},
+	{"batch", "Channel sources: events per read from Windows, 1 to 1024 (default 64); halved automatically when Windows says a batch is too big."},
+	{"locale", "Channel sources: the Windows locale ID messages are rendered in, such as 1033 for en-US (default 0: the system's)."},
 }
 
 func parseSources(c *errs, n *yaml.Node) []Source {
@@ -720,10 +748,13 @@ func parseSources(c *errs, n *yaml.Node) []Source {
 			c.at(sn, "%s: expected a mapping such as {folder: /path}, found %s", where, kind(sn))
 			continue
 		}
-		src := Source{Line: sn.Line, Col: sn.Column, Settle: 25 * time.Millisecond}
-		var nameNode *yaml.Node
+		src := Source{Line: sn.Line, Col: sn.Column, Settle: 25 * time.Millisecond, Start: "bookmark", OnStale: "oldest", Lookback: 24 * time.Hour, Batch: 64}
+		var nameNode, channelNode *yaml.Node
+		var channelOnly []*pair
 		kinds := 0
-		for _, kv := range pairs(c, sn, where, sourceKeys) {
+		kvs := pairs(c, sn, where, sourceKeys)
+		for i := range kvs {
+			kv := &kvs[i]
 			switch kv.key.Value {
 			case "name":
 				src.Name, nameNode = kv.val.Value, kv.val
@@ -740,21 +771,35 @@ func parseSources(c *errs, n *yaml.Node) []Source {
 				}
 			case "channel":
 				kinds++
-				if runtime.GOOS != "windows" {
-					c.at(kv.val, "%s.channel: event log channels can only be read on Windows (this is %s); use a folder source for exported files", where, runtime.GOOS)
-				} else {
-					c.at(kv.val, "%s.channel: channel sources are not in this version of logmedic; use a folder source for exported files", where)
-				}
+				channelNode = kv.val
+				src.Channel = parseChannel(c, kv.val, where)
+			default:
+				channelOnly = append(channelOnly, kv)
+				parseChannelKey(c, kv, where, &src)
 			}
 		}
 		if kinds != 1 {
 			c.at(sn, "%s: needs exactly one of folder or channel", where)
 			continue
 		}
-		if src.Folder == "" {
+		if src.Folder != "" {
+			for _, kv := range channelOnly {
+				c.at(kv.key, "%s.%s: only for channel sources", where, kv.key.Value)
+			}
+		}
+		if src.Channel != "" {
+			if runtime.GOOS != "windows" && !c.skipHostChecks {
+				c.at(channelNode, "%s.channel: event log channels can only be read on Windows (this is %s); use a folder source for exported files, or validate with --skip-host-checks", where, runtime.GOOS)
+			}
+			if src.Name == "" {
+				src.Name = "channel:" + src.Channel
+				nameNode = sn
+			}
+		}
+		if src.Folder == "" && src.Channel == "" {
 			continue
 		}
-		if src.Name == "" {
+		if src.Name == "" && src.Folder != "" {
 			src.Name = "folder:" + src.Folder
 			nameNode = sn
 		}
@@ -766,4 +811,86 @@ func parseSources(c *errs, n *yaml.Node) []Source {
 		out = append(out, src)
 	}
 	return out
+}
+
+// parseChannel checks a channel name: Windows cannot subscribe to
+// Analytic and Debug channels (EvtSubscribe fails with
+// ERROR_EVT_INVALID_CHANNEL_TYPE), whose names end so by convention.
+func parseChannel(c *errs, n *yaml.Node, where string) string {
+	if n.Kind != yaml.ScalarNode || strings.TrimSpace(n.Value) == "" {
+		c.at(n, "%s.channel: expected a channel name such as Microsoft-Windows-Backup, found %s", where, kind(n))
+		return ""
+	}
+	name := strings.TrimSpace(n.Value)
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		if t := strings.ToLower(name[i+1:]); t == "analytic" || t == "debug" {
+			c.at(n, "%s.channel: %s is %s channel; Windows delivers live events only from Admin and Operational channels", where, name, map[string]string{"analytic": "an Analytic", "debug": "a Debug"}[t])
+			return ""
+		}
+	}
+	return name
+}
+
+// parseChannelKey reads the keys only channel sources have.
+func parseChannelKey(c *errs, kv *pair, where string, src *Source) {
+	key, v := kv.key.Value, kv.val
+	switch key {
+	case "providers":
+		if v.Kind == yaml.ScalarNode && v.Value != "" {
+			src.Providers = []string{v.Value}
+			return
+		}
+		if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
+			c.at(v, "%s.providers: expected a list of provider names such as [Microsoft-Windows-Backup], found %s", where, kind(v))
+			return
+		}
+		for _, p := range v.Content {
+			if p.Kind != yaml.ScalarNode || strings.TrimSpace(p.Value) == "" {
+				c.at(p, "%s.providers: expected a provider name, found %s", where, kind(p))
+				continue
+			}
+			src.Providers = append(src.Providers, strings.TrimSpace(p.Value))
+		}
+	case "query":
+		q := strings.TrimSpace(v.Value)
+		if v.Kind != yaml.ScalarNode || q == "" {
+			c.at(v, "%s.query: expected an XPath such as *[System[EventID=5]] or a <QueryList>, found %s", where, kind(v))
+			return
+		}
+		if strings.HasPrefix(q, "<") {
+			var x struct{}
+			if err := xml.Unmarshal([]byte(q), &x); err != nil || !strings.HasPrefix(strings.ToLower(q), "<querylist") {
+				c.at(v, "%s.query: a query starting with < must be a well-formed <QueryList>...</QueryList>", where)
+				return
+			}
+		}
+		src.Query = q
+	case "start":
+		if v.Value != "bookmark" && v.Value != "now" && v.Value != "oldest" {
+			c.at(v, "%s.start: expected bookmark, now or oldest, found %q", where, v.Value)
+			return
+		}
+		src.Start = v.Value
+	case "on_stale_bookmark":
+		if v.Value != "oldest" && v.Value != "now" {
+			c.at(v, "%s.on_stale_bookmark: expected oldest or now, found %q", where, v.Value)
+			return
+		}
+		src.OnStale = v.Value
+	case "lookback":
+		if err := v.Decode(&src.Lookback); err != nil || src.Lookback < 0 {
+			c.at(v, "%s.lookback: expected a duration such as 24h or 0s, found %s", where, kind(v))
+		}
+	case "batch":
+		if err := v.Decode(&src.Batch); err != nil || src.Batch < 1 || src.Batch > 1024 {
+			c.at(v, "%s.batch: expected a number from 1 to 1024, found %s", where, kind(v))
+		}
+	case "locale":
+		var lcid uint32
+		if err := v.Decode(&lcid); err != nil || lcid > 0xFFFF {
+			c.at(v, "%s.locale: expected a Windows locale ID such as 1033, found %s", where, kind(v))
+			return
+		}
+		src.Locale = lcid
+	}
 }

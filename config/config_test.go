@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/logmedic/logmedic/watcher"
 	"github.com/logmedic/logmedic/watcher/match"
@@ -315,4 +316,99 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestChannelSources(t *testing.T) {
+	const y = `sources:
+  - channel: Microsoft-Windows-Backup
+  - name: backup-app
+    channel: Application
+    providers: [Microsoft-Windows-Backup]
+    start: oldest
+    lookback: 0s
+    on_stale_bookmark: now
+    batch: 16
+    locale: 1033
+    query: "*[System[Level<=3]]"
+rules:
+  - {name: a, match: {event_id: 5}}
+`
+	cfg, err := ParseWith("c.yaml", []byte(y), Options{SkipHostChecks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Sources) != 2 {
+		t.Fatalf("got %d sources, want 2", len(cfg.Sources))
+	}
+	def, app := cfg.Sources[0], cfg.Sources[1]
+	if def.Name != "channel:Microsoft-Windows-Backup" || def.Start != "bookmark" || def.Lookback != 24*time.Hour || def.OnStale != "oldest" || def.Batch != 64 {
+		t.Errorf("defaults: %+v", def)
+	}
+	if app.Name != "backup-app" || app.Channel != "Application" || len(app.Providers) != 1 || app.Providers[0] != "Microsoft-Windows-Backup" ||
+		app.Start != "oldest" || app.Lookback != 0 || app.OnStale != "now" || app.Batch != 16 || app.Locale != 1033 || app.Query != "*[System[Level<=3]]" {
+		t.Errorf("parsed: %+v", app)
+	}
+
+	bad := `sources:
+  - channel: Microsoft-Windows-Backup/Analytic
+  - channel: System
+    start: later
+    on_stale_bookmark: never
+    batch: 0
+    locale: en-US
+    lookback: -1h
+    providers: []
+    query: "<QueryList><Query>"
+  - folder: /drop
+    providers: [x]
+rules:
+  - {name: a, match: {event_id: 5}}
+`
+	_, err = ParseWith("c.yaml", []byte(bad), Options{SkipHostChecks: true})
+	want := []string{
+		"c.yaml:2:14: sources[0].channel: Microsoft-Windows-Backup/Analytic is an Analytic channel",
+		`c.yaml:4:12: sources[1].start: expected bookmark, now or oldest, found "later"`,
+		`c.yaml:5:24: sources[1].on_stale_bookmark: expected oldest or now, found "never"`,
+		"c.yaml:6:12: sources[1].batch: expected a number from 1 to 1024",
+		"c.yaml:7:13: sources[1].locale: expected a Windows locale ID such as 1033",
+		"c.yaml:8:15: sources[1].lookback: expected a duration such as 24h",
+		"c.yaml:9:16: sources[1].providers: expected a list of provider names",
+		"c.yaml:10:12: sources[1].query: a query starting with < must be a well-formed <QueryList>",
+		"c.yaml:12:5: sources[2].providers: only for channel sources",
+	}
+	var es Errors
+	if !errors.As(err, &es) || len(es) != len(want) {
+		t.Fatalf("got %v, want %d errors", err, len(want))
+	}
+	for i, e := range es {
+		if !strings.HasPrefix(e.Error(), want[i]) {
+			t.Errorf("error %d:\n got %s\nwant %s...", i, e, want[i])
+		}
+	}
+}
+
+func TestNeedsMessage(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       bool
+	}{
+		{"codes only", "rules:\n  - {name: a, match: {event_id: 5}, actions: [{handler: w}]}\nhandlers:\n  w: {type: webhook, url: 'http://127.0.0.1:1/x', body: {id: '{{ .EventID }}'}}\n", false},
+		{"rule on message", "rules:\n  - {name: a, match: {fields: {message: {contains: disk}}}}\n", true},
+		{"handler template", "rules:\n  - {name: a, match: {event_id: 5}, actions: [{handler: w}]}\nhandlers:\n  w: {type: webhook, url: 'http://127.0.0.1:1/x', body: {text: '{{ .Message }}'}}\n", true},
+		{"rule template", "rules:\n  - {name: a, match: {event_id: 5}, actions: [{handler: l, with: {message: '{{ .Message }}'}}]}\nhandlers:\n  l: {type: log}\n", true},
+		{"webhook default body", "rules:\n  - {name: a, match: {event_id: 5}, actions: [{handler: w}]}\nhandlers:\n  w: {type: webhook, url: 'http://127.0.0.1:1/x'}\n", true},
+		{"log only", "rules:\n  - {name: a, match: {event_id: 5}, actions: [{handler: l}]}\nhandlers:\n  l: {type: log}\n", false},
+		{"script", "rules:\n  - {name: a, match: {event_id: 5}, actions: [{handler: s}]}\nhandlers:\n  s: {type: script, program: /bin/true}\n", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseWith("c.yaml", []byte(tt.yaml), Options{SkipHostChecks: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.NeedsMessage(); got != tt.want {
+				t.Errorf("NeedsMessage() = %v, want %v", got, tt.want)
+			}
+		})
+	}
 }

@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/logmedic/logmedic/handlers"
 	"github.com/logmedic/logmedic/handlers/outbox"
+	"github.com/logmedic/logmedic/handlers/webhook"
 	"github.com/logmedic/logmedic/watcher"
 	"github.com/logmedic/logmedic/watcher/match"
 )
@@ -125,3 +128,96 @@ func StateDir(flag string, cfg *Config) string {
 
 // OutboxPath is the outbox file in a state directory.
 func OutboxPath(stateDir string) string { return filepath.Join(stateDir, "outbox.db") }
+
+// NeedsMessage reports whether anything in the configuration uses an
+// event's rendered message: a rule's message condition, a template that
+// names Message or encodes a whole value as JSON, or a handler whose
+// defaults carry it (script, ticket, mail and alert handlers; a webhook
+// without a body of its own). Only log handlers and webhooks with their
+// own bodies can do without. Channel
+// sources render messages (EvtFormatMessage, by far the most expensive
+// step of reading an event) only then.
+func (cfg *Config) NeedsMessage() bool {
+	for _, r := range cfg.Rules {
+		for _, f := range r.Match.Fields {
+			if strings.EqualFold(f.Field, "message") {
+				return true
+			}
+		}
+		for _, a := range r.Actions {
+			for _, t := range a.With {
+				if templateNeedsMessage(t) {
+					return true
+				}
+			}
+		}
+	}
+	for _, h := range cfg.Handlers {
+		switch h.Type {
+		case "log":
+		case "webhook":
+			// Its default body carries the event, message included.
+			if wc, ok := h.Config.(*webhook.Config); !ok || wc.Body == nil {
+				return true
+			}
+		default:
+			// Scripts get the event on standard input; the ticket, mail
+			// and alert types' default texts quote the message.
+			return true
+		}
+		if anyTemplate(reflect.ValueOf(h.Config), templateNeedsMessage) {
+			return true
+		}
+	}
+	return false
+}
+
+func templateNeedsMessage(t *handlers.Template) bool {
+	return t != nil && (strings.Contains(t.Text, "Message") || strings.Contains(t.Text, "json"))
+}
+
+// anyTemplate reports whether f holds for a template inside v.
+func anyTemplate(v reflect.Value, f func(*handlers.Template) bool) bool {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return false
+		}
+		switch t := v.Interface().(type) {
+		case *handlers.Template:
+			return f(t)
+		case interface{ Templates() []*handlers.Template }:
+			// Templates kept in unexported fields (a webhook's body).
+			for _, tt := range t.Templates() {
+				if f(tt) {
+					return true
+				}
+			}
+		}
+		return anyTemplate(v.Elem(), f)
+	case reflect.Struct:
+		if v.CanAddr() {
+			if t, ok := v.Addr().Interface().(*handlers.Template); ok {
+				return f(t)
+			}
+		}
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() && anyTemplate(v.Field(i), f) {
+				return true
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if anyTemplate(v.Index(i), f) {
+				return true
+			}
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			if anyTemplate(it.Value(), f) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -148,7 +148,23 @@ func Schema() []byte {
 		case "sources":
 			props := map[string]any{}
 			for _, k := range sourceKeys {
-				props[k.name] = map[string]any{"type": "string", "description": k.doc}
+				var kp map[string]any
+				switch k.name {
+				case "providers":
+					kp = map[string]any{"type": "array", "items": map[string]any{"type": "string"}}
+				case "start":
+					kp = map[string]any{"enum": []any{"bookmark", "now", "oldest"}}
+				case "on_stale_bookmark":
+					kp = map[string]any{"enum": []any{"oldest", "now"}}
+				case "batch":
+					kp = map[string]any{"type": "integer", "minimum": 1, "maximum": 1024}
+				case "locale":
+					kp = map[string]any{"type": "integer", "minimum": 0, "maximum": 65535}
+				default:
+					kp = map[string]any{"type": "string"}
+				}
+				kp["description"] = k.doc
+				props[k.name] = kp
 			}
 			p = map[string]any{"type": "array", "items": map[string]any{"type": "object", "properties": props, "additionalProperties": false}}
 		}

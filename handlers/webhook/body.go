@@ -197,3 +197,23 @@ func (n *node) render(d *handlers.Data, path string) (any, error) {
 	}
 	return n.value, nil
 }
+
+// Templates returns the body's templates, for callers that look at what
+// templates use (config.NeedsMessage).
+func (b *Body) Templates() []*handlers.Template {
+	var out []*handlers.Template
+	var walk func(*node)
+	walk = func(n *node) {
+		if n == nil {
+			return
+		}
+		if n.tmpl != nil {
+			out = append(out, n.tmpl)
+		}
+		for _, e := range n.elems {
+			walk(e)
+		}
+	}
+	walk(b.root)
+	return out
+}

@@ -3,12 +3,16 @@ package handlers
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"os"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/logmedic/logmedic/internal/hostfacts"
 	"github.com/logmedic/logmedic/watcher"
 	"github.com/logmedic/logmedic/watcher/hresult"
 )
@@ -33,6 +37,9 @@ type Data struct {
 	ErrorCodes []string // every error code, sorted
 	Data       map[string]string
 	Source     string
+
+	// fields are the event's fields in order, for volumes.
+	fields []watcher.Field
 }
 
 // NewData builds template data for a rule's match of e.
@@ -42,6 +49,7 @@ func NewData(e *Event, rule, description string) *Data {
 		Computer: e.Computer, Channel: e.Channel, Provider: e.Provider, EventID: e.EventID,
 		Level: e.Level, RecordID: e.RecordID, Time: e.Time, Message: e.Message,
 		ErrorCodes: e.Codes, Data: make(map[string]string, len(e.Data)), Source: e.Source,
+		fields: e.Data,
 	}
 	if len(e.Codes) > 0 {
 		d.ErrorCode = e.Codes[0]
@@ -120,6 +128,71 @@ var funcs = template.FuncMap{
 		}
 		return s
 	},
+	// host gives the facts of the host logmedic runs on, read when the
+	// template renders: {{host.OS}} build {{host.Build}}, {{host.Uptime}}.
+	"host": hostFacts,
+	// volumes gives the size and free space of the volumes the event
+	// names: {{range volumes .}}{{.Name}}: {{bytes .Free}} free{{end}}.
+	"volumes": eventVolumes,
+	// bytes formats a byte count: {{bytes .Free}} is "1.82 TiB".
+	"bytes": hostfacts.Bytes,
+}
+
+// What host and volumes read; tests replace them.
+var (
+	collectFacts  = hostfacts.Collect
+	queryVolumes  = hostfacts.Volumes
+	localHostname = os.Hostname
+)
+
+// hostFacts never fails a template: what could not be read is empty, and
+// Err says why.
+func hostFacts() hostfacts.Facts {
+	f, err := collectFacts()
+	if err != nil {
+		f.Err = err.Error()
+	}
+	return f
+}
+
+// eventVolumes queries the volumes an event names. The argument is the
+// template's data (.) or an Event; anything else is a template error, so
+// a wrong argument fails at validate time. An event from another computer
+// (a forwarded event, an exported file) names that computer's volumes:
+// they are listed, with Err saying so, not looked up here.
+func eventVolumes(v any) ([]hostfacts.Volume, error) {
+	var computer string
+	var fields []watcher.Field
+	switch e := v.(type) {
+	case *Data:
+		if e == nil {
+			return nil, nil
+		}
+		computer, fields = e.Computer, e.fields
+		if fields == nil { // built without NewData: the map, in name order
+			for _, k := range slices.Sorted(maps.Keys(e.Data)) {
+				fields = append(fields, watcher.Field{Name: k, Value: e.Data[k]})
+			}
+		}
+	case *Event:
+		if e == nil {
+			return nil, nil
+		}
+		computer, fields = e.Computer, e.Data
+	case Event:
+		computer, fields = e.Computer, e.Data
+	default:
+		return nil, fmt.Errorf("volumes: want the event (.), not %T", v)
+	}
+	names := hostfacts.VolumeNames(&watcher.Event{EventData: fields})
+	if h, _ := localHostname(); !hostfacts.SameHost(computer, h) {
+		out := make([]hostfacts.Volume, len(names))
+		for i, n := range names {
+			out[i] = hostfacts.Volume{Name: n, Err: "on " + computer + ", not on this host"}
+		}
+		return out, nil
+	}
+	return queryVolumes(names), nil
 }
 
 // Template is a text/template from the configuration. Missing map keys

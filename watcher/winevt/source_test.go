@@ -1,0 +1,1360 @@
+package winevt_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/logmedic/logmedic/watcher"
+	"github.com/logmedic/logmedic/watcher/decode"
+	"github.com/logmedic/logmedic/watcher/winevt"
+	"github.com/logmedic/logmedic/watcher/winevt/winevttest"
+)
+
+const app = "Application"
+
+func TestBacklogThenLive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(25, "P", time.Now())...)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest, Batch: 10}, nil, nil)
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, seq(1, 25)) {
+			t.Fatalf("backlog: got records %v", got)
+		}
+		cps := r.rec.checkpoints()
+		if len(cps) != 3 {
+			t.Fatalf("%d checkpoints, want 3 (batches of 10, 10, 5)", len(cps))
+		}
+		for i, want := range []uint64{10, 20, 25} {
+			c := cps[i]
+			if c.Key != "" || c.Record != want || c.Channel != app || c.Bookmark != winevttest.BookmarkXML(app, want) {
+				t.Errorf("checkpoint %d = %+v, want record %d", i, c, want)
+			}
+		}
+		if m := r.met.get(); !slices.Equal(m.lag, []uint64{15, 5, 0}) {
+			t.Errorf("lag = %v, want [15 5 0]", m.lag)
+		}
+
+		// Idle: no polling before the safety net.
+		next := f.Count("Next")
+		time.Sleep(29 * time.Second)
+		synctest.Wait()
+		if n := f.Count("Next"); n != next {
+			t.Errorf("%d EvtNext calls while idle, before the safety net", n-next)
+		}
+
+		// Live events wake the source at once.
+		f.Append(app, events(3, "P", time.Now())...)
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, seq(1, 28)) {
+			t.Fatalf("live: got records %v", got)
+		}
+		it := r.rec.all()[27]
+		if it.Input != app || it.Where != "record 28" || it.Provider != "P" {
+			t.Errorf("item = %+v", it)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if m := r.met.get(); !slices.Equal(m.states, []string{"running", "stopped"}) || len(m.resubs) != 0 || len(m.loss) != 0 {
+			t.Errorf("metrics = %+v", m)
+		}
+	})
+}
+
+func TestSafetyNet(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(5, "P", time.Now())...)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest, SafetyNet: 10 * time.Second}, nil, nil)
+		synctest.Wait()
+		next, info := f.Count("Next"), f.Count("LogInfo")
+		time.Sleep(10*time.Second + time.Millisecond)
+		synctest.Wait()
+		if f.Count("Next") != next+1 || f.Count("LogInfo") != info+1 {
+			t.Errorf("after the safety net: %d EvtNext, %d LogInfo calls, want 1 each", f.Count("Next")-next, f.Count("LogInfo")-info)
+		}
+		// LogInfo failing is not fatal.
+		f.FailNext("LogInfo", 1, winevt.ErrRPCServerUnavail)
+		time.Sleep(10*time.Second + time.Millisecond)
+		synctest.Wait()
+		if r.returned() {
+			t.Fatal("Run returned after LogInfo failed")
+		}
+		if m := r.met.get(); !slices.Equal(m.lag, []uint64{0, 0}) {
+			t.Errorf("lag = %v, want [0 0] (batch, first safety net)", m.lag)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestInvalidBoundBySize(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		xs := events(100, "P", time.Now())
+		f.Append(app, xs...)
+		// At most 8 events per batch: Append adds the channel and record ID.
+		f.SetMaxBatchBytes(8 * (len(xs[0]) + 20))
+		limitSubscribes(f, 20)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest}, nil, nil)
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, seq(1, 100)) {
+			t.Fatalf("got records %v", got)
+		}
+		m := r.met.get()
+		if !slices.Equal(m.halved, []int{32, 16, 8}) {
+			t.Errorf("batch halved to %v, want [32 16 8]", m.halved)
+		}
+		if want := []string{"RPC_S_INVALID_BOUND", "RPC_S_INVALID_BOUND", "RPC_S_INVALID_BOUND"}; !slices.Equal(m.resubs, want) {
+			t.Errorf("resubscribes = %v", m.resubs)
+		}
+		if m.state() != "running" {
+			t.Errorf("state = %q", m.state())
+		}
+		for _, c := range r.rec.checkpoints() {
+			if c.Items > 8 {
+				t.Errorf("a batch of %d after halving to 8", c.Items)
+			}
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func (m metricsSnapshot) state() string {
+	if len(m.states) == 0 {
+		return ""
+	}
+	return m.states[len(m.states)-1]
+}
+
+func TestInvalidBoundResubscribesFromCommitted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(30, "P", time.Now())...)
+		// The second EvtNext fails after Windows moved past records 11-20.
+		f.Fail("Next", 2, winevt.ErrRPCInvalidBound)
+		limitSubscribes(f, 20)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest, Batch: 10}, nil, nil)
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, seq(1, 30)) {
+			t.Fatalf("got records %v (records 11-20 lost or repeated)", got)
+		}
+		subs := f.Subscribes()
+		if len(subs) != 2 {
+			t.Fatalf("%d subscriptions, want 2", len(subs))
+		}
+		if s := subs[1]; s.Flags != winevt.SubscribeStartAfterBookmark|winevt.SubscribeStrict || s.Record != 10 || s.Bookmark != winevttest.BookmarkXML(app, 10) {
+			t.Errorf("re-subscription = %+v, want strict after record 10", s)
+		}
+		if m := r.met.get(); !slices.Equal(m.halved, []int{5}) || !slices.Equal(m.resubs, []string{"RPC_S_INVALID_BOUND"}) {
+			t.Errorf("metrics = %+v", m)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// limitSubscribes makes subscriptions past the n-th fail with an error
+// the source cannot recover from, so that a loop fails the test.
+func limitSubscribes(f *winevttest.Fake, n int) {
+	f.OnCall(func(call string, i int) error {
+		if call == "Subscribe" && i > n {
+			return errors.New("too many subscriptions: a loop")
+		}
+		return nil
+	})
+}
+
+func TestBookmarkFailureResubscribesFromCommitted(t *testing.T) {
+	for _, call := range []string{"UpdateBookmark", "RenderBookmark"} {
+		t.Run(call, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := winevttest.New()
+				f.Append(app, events(20, "P", time.Now())...)
+				// The second batch's bookmark fails after (or as) it moved.
+				f.Fail(call, 2, winevt.ErrInvalidHandle)
+				r := start(t, f, winevt.Options{Start: winevt.StartOldest, Batch: 10, MinBackoff: time.Second}, nil, nil)
+				synctest.Wait()
+				time.Sleep(time.Second)
+				synctest.Wait()
+				if got := r.rec.records(); !slices.Equal(got, seq(1, 20)) {
+					t.Fatalf("got records %v", got)
+				}
+				if subs := f.Subscribes(); len(subs) != 2 || subs[1].Record != 10 {
+					t.Errorf("subscriptions = %+v, want the second after record 10", subs)
+				}
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+func TestInvalidBoundAtBatchOneBacksOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(4, "P", time.Now())...)
+		f.Fail("Next", 2, winevt.ErrRPCInvalidBound)
+		f.Fail("Next", 3, winevt.ErrRPCInvalidBound)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest, Batch: 1, MinBackoff: time.Second}, nil, nil)
+		synctest.Wait()
+		// The batch cannot be halved: no busy loop, a backoff.
+		if got := f.Count("Subscribe"); got != 1 || r.met.state() != "backing off" {
+			t.Fatalf("%d subscriptions, state %q; want 1, backing off", got, r.met.state())
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := f.Count("Subscribe"); got != 2 || r.met.state() != "backing off" {
+			t.Fatalf("after 1s: %d subscriptions, state %q; want 2, backing off", got, r.met.state())
+		}
+		time.Sleep(2 * time.Second) // doubled
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, seq(1, 4)) {
+			t.Fatalf("got records %v", got)
+		}
+		for _, s := range f.Subscribes()[1:] {
+			if s.Record != 1 {
+				t.Errorf("re-subscription = %+v, want after record 1", s)
+			}
+		}
+		if m := r.met.get(); len(m.halved) != 0 || len(m.resubs) != 2 || m.state() != "running" {
+			t.Errorf("metrics = %+v", m)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestInvalidOperation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(3, "P", time.Now())...)
+		// With nothing returned, ERROR_INVALID_OPERATION means no more items.
+		f.Fail("Next", 1, winevt.ErrInvalidOperation)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest}, nil, nil)
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, seq(1, 3)) {
+			t.Fatalf("got records %v", got)
+		}
+		if m := r.met.get(); len(m.resubs) != 0 {
+			t.Errorf("resubscribes = %v", m.resubs)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestStaleBookmark(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		err     error
+		onStale winevt.Start
+		want    []uint64 // records read after the restart, 14 appended live
+	}{
+		{"not found, oldest", winevt.ErrNotFound, winevt.StartOldest, []uint64{11, 12, 13, 14}},
+		{"stale, default", winevt.ErrEvtQueryStale, winevt.StartBookmark, []uint64{11, 12, 13, 14}},
+		{"invalid position, now", winevt.ErrEvtInvalidPosition, winevt.StartNow, []uint64{14}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := winevttest.New()
+				f.SetStaleError(tc.err)
+				f.Append(app, events(10, "P", time.Now())...)
+				opts := winevt.Options{Start: winevt.StartOldest, OnStale: tc.onStale}
+				r := start(t, f, opts, nil, nil)
+				synctest.Wait()
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+				saved := r.rec.last()
+
+				f.Clear(app)
+				f.Append(app, events(3, "P", time.Now())...)
+				r = start(t, f, opts, saved, nil)
+				synctest.Wait()
+				f.Append(app, events(1, "P", time.Now())...)
+				synctest.Wait()
+				if got := r.rec.records(); !slices.Equal(got, tc.want) {
+					t.Errorf("got records %v, want %v", got, tc.want)
+				}
+				m := r.met.get()
+				if want := []string{winevt.ErrName(tc.err)}; !slices.Equal(m.loss, want) {
+					t.Errorf("possible loss = %v, want %v", m.loss, want)
+				}
+				if n := r.logCount("the saved bookmark is no longer in the log (cleared or wrapped): events since it may have been missed"); n != 1 {
+					t.Errorf("%d possible-loss log lines, want 1", n)
+				}
+				if cps := r.rec.checkpoints(); len(cps) == 0 || cps[len(cps)-1].Record != 14 {
+					t.Errorf("checkpoints = %+v, want the last at record 14", cps)
+				}
+				subs := f.Subscribes()
+				if first := subs[len(subs)-2]; first.Record != 10 || first.Err == nil {
+					t.Errorf("first subscription after restart = %+v, want a failed one after record 10", first)
+				}
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+func TestStaleWhileReading(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(10, "P", time.Now())...)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest}, nil, nil)
+		synctest.Wait()
+		// The log is cleared under the subscription: EvtNext fails stale,
+		// the re-subscription from record 10 fails as it is gone.
+		f.Clear(app)
+		f.Append(app, events(2, "P", time.Now())...)
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, seq(1, 12)) {
+			t.Fatalf("got records %v", got)
+		}
+		m := r.met.get()
+		if !slices.Equal(m.resubs, []string{"ERROR_EVT_QUERY_RESULT_STALE"}) || !slices.Equal(m.loss, []string{"ERROR_NOT_FOUND"}) {
+			t.Errorf("metrics = %+v", m)
+		}
+		subs := f.Subscribes()
+		if len(subs) != 3 || subs[1].Record != 10 || subs[2].Flags != winevt.SubscribeStartAtOldestRecord {
+			t.Errorf("subscriptions = %+v, want: oldest, after 10 (fails), oldest", subs)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestStaleReadResumesFromBookmark(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(20, "P", time.Now())...)
+		f.Fail("Next", 2, winevt.ErrEvtQueryStale)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest, Batch: 10}, nil, nil)
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, seq(1, 20)) {
+			t.Fatalf("got records %v", got)
+		}
+		m := r.met.get()
+		if !slices.Equal(m.resubs, []string{"ERROR_EVT_QUERY_RESULT_STALE"}) || len(m.loss) != 0 || len(m.halved) != 0 {
+			t.Errorf("metrics = %+v", m)
+		}
+		if subs := f.Subscribes(); len(subs) != 2 || subs[1].Record != 10 {
+			t.Errorf("subscriptions = %+v", subs)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestStaleReadRepeatedBacksOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(3, "P", time.Now())...)
+		f.FailNext("Next", 2, winevt.ErrEvtQueryStale)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest, MinBackoff: time.Second}, nil, nil)
+		synctest.Wait()
+		// The first stale read re-subscribes at once, the second backs off.
+		if n := f.Count("Subscribe"); n != 2 || r.met.state() != "backing off" {
+			t.Fatalf("%d subscriptions, state %q; want 2, backing off", n, r.met.state())
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, seq(1, 3)) || f.Count("Subscribe") != 3 {
+			t.Fatalf("got records %v after %d subscriptions", got, f.Count("Subscribe"))
+		}
+		if m := r.met.get(); len(m.resubs) != 2 || len(m.loss) != 0 {
+			t.Errorf("metrics = %+v", m)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestChannelMissingThenCreated(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		opts := winevt.Options{Start: winevt.StartOldest, MinBackoff: 5 * time.Second, MaxBackoff: 20 * time.Second}
+		r := start(t, f, opts, nil, nil)
+		synctest.Wait()
+		if st := r.met.state(); st != "waiting for channel" {
+			t.Fatalf("state = %q", st)
+		}
+		// Attempts at 0s, 5s, 15s, 35s, 55s, 75s: 5s doubling up to 20s.
+		t0 := time.Now()
+		for _, tc := range []struct {
+			at   time.Duration
+			subs int
+		}{{4 * time.Second, 1}, {6 * time.Second, 2}, {16 * time.Second, 3}, {34 * time.Second, 3}, {36 * time.Second, 4}, {56 * time.Second, 5}, {76 * time.Second, 6}} {
+			time.Sleep(time.Until(t0.Add(tc.at)))
+			synctest.Wait()
+			if n := f.Count("Subscribe"); n != tc.subs {
+				t.Fatalf("at %v: %d subscribe attempts, want %d", tc.at, n, tc.subs)
+			}
+		}
+		if n := r.logCount("channel not found: waiting for it to be created"); n != 1 {
+			t.Errorf("%d 'channel not found' log lines, want 1", n)
+		}
+		f.Append(app, events(2, "P", time.Now())...)
+		time.Sleep(20 * time.Second)
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, seq(1, 2)) {
+			t.Fatalf("got records %v", got)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+		m := r.met.get()
+		if want := []string{"waiting for channel", "running", "stopped"}; !slices.Equal(m.states, want) {
+			t.Errorf("states = %v, want %v", m.states, want)
+		}
+		if len(m.resubs) != 0 || len(m.loss) != 0 {
+			t.Errorf("metrics = %+v", m)
+		}
+	})
+}
+
+func TestChannelRemovedWhileReading(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(3, "P", time.Now())...)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest, MinBackoff: time.Second}, nil, nil)
+		synctest.Wait()
+		f.RemoveChannel(app)
+		synctest.Wait()
+		if st := r.met.state(); st != "waiting for channel" {
+			t.Fatalf("state = %q", st)
+		}
+		// Reinstalled: a new log, whose records the old bookmark is not in.
+		f.Append(app, events(2, "P", time.Now())...)
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, []uint64{1, 2, 3, 1, 2}) {
+			t.Fatalf("got records %v", got)
+		}
+		m := r.met.get()
+		if !slices.Equal(m.resubs, []string{"ERROR_EVT_CHANNEL_NOT_FOUND"}) || !slices.Equal(m.loss, []string{"ERROR_NOT_FOUND"}) {
+			t.Errorf("metrics = %+v", m)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestRecoverableReadError(t *testing.T) {
+	for _, e := range []error{winevt.ErrRPCServerUnavail, winevt.ErrRPCCallCancelled, winevt.ErrInvalidHandle, winevt.ErrEvtPublisherOff} {
+		t.Run(winevt.ErrName(e), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := winevttest.New()
+				f.Append(app, events(20, "P", time.Now())...)
+				f.Fail("Next", 2, fmt.Errorf("wrapped: %w", e))
+				r := start(t, f, winevt.Options{Start: winevt.StartOldest, Batch: 10, MinBackoff: 5 * time.Second}, nil, nil)
+				synctest.Wait()
+				if got := r.rec.records(); !slices.Equal(got, seq(1, 10)) || r.met.state() != "backing off" {
+					t.Fatalf("before the backoff: records %v, state %q", got, r.met.state())
+				}
+				time.Sleep(5 * time.Second)
+				synctest.Wait()
+				if got := r.rec.records(); !slices.Equal(got, seq(1, 20)) {
+					t.Fatalf("got records %v", got)
+				}
+				if subs := f.Subscribes(); len(subs) != 2 || subs[1].Record != 10 {
+					t.Errorf("subscriptions = %+v", subs)
+				}
+				m := r.met.get()
+				if !slices.Equal(m.resubs, []string{winevt.ErrName(e)}) {
+					t.Errorf("resubscribes = %v", m.resubs)
+				}
+				if want := []string{"running", "backing off", "running"}; !slices.Equal(m.states, want) {
+					t.Errorf("states = %v, want %v", m.states, want)
+				}
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+func TestRecoverableSubscribeError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(2, "P", time.Now())...)
+		f.FailNext("Subscribe", 3, winevt.ErrRPCServerUnavail)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest, MinBackoff: time.Second, MaxBackoff: 3 * time.Second}, nil, nil)
+		t0 := time.Now()
+		synctest.Wait()
+		// Attempts at 0s, 1s, 3s, then 6s succeeds.
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if n := f.Count("Subscribe"); n != 3 || len(r.rec.records()) != 0 {
+			t.Fatalf("at 5s: %d attempts, %d events", n, len(r.rec.records()))
+		}
+		time.Sleep(time.Until(t0.Add(6 * time.Second)))
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, seq(1, 2)) {
+			t.Fatalf("got records %v", got)
+		}
+		if n := r.logCount("reading failed: re-subscribing after a backoff"); n != 1 {
+			t.Errorf("%d backoff log lines, want 1", n)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestFatalErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, call string
+		err        error
+		want       string
+	}{
+		{"invalid query", "Subscribe", winevt.ErrEvtInvalidQuery, `subscribe to channel "Application": ERROR_EVT_INVALID_QUERY`},
+		{"access denied at subscribe", "Subscribe", syscall.Errno(5), `subscribe to channel "Application": error 5`},
+		{"access denied while reading", "Next", syscall.Errno(5), `read events of channel "Application": error 5`},
+		{"signal", "NewSignal", syscall.Errno(8), `create the signal of channel "Application": error 8`},
+		{"wait", "Wait", winevt.ErrInvalidHandle, `wait for events of channel "Application": ERROR_INVALID_HANDLE`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := winevttest.New()
+				f.Append(app, events(2, "P", time.Now())...)
+				f.Fail(tc.call, 1, tc.err)
+				r := start(t, f, winevt.Options{Start: winevt.StartOldest}, nil, nil)
+				err := r.end()
+				if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, tc.err) {
+					t.Fatalf("Run = %v, want an error containing %q", err, tc.want)
+				}
+			})
+		})
+	}
+}
+
+func TestRenderFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(5, "P", time.Now())...)
+		f.FailRender(app, 3, winevt.ErrInvalidParameter)
+		f.FailRender(app, 5, winevt.ErrInsufficientBuffer) // the batch's last
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest}, nil, nil)
+		synctest.Wait()
+		items := r.rec.all()
+		if len(items) != 5 {
+			t.Fatalf("%d items, want 5: %+v", len(items), items)
+		}
+		for i, it := range items {
+			rec := uint64(i + 1)
+			if it.Where != fmt.Sprintf("record %d", rec) {
+				t.Errorf("item %d: Where = %q", i, it.Where)
+			}
+			if rec == 3 || rec == 5 {
+				if it.Err == nil || !strings.Contains(it.Err.Error(), `channel "Application"`) || !strings.Contains(it.Err.Error(), "ERROR_") || it.Input != app {
+					t.Errorf("item %d = %+v, want an error naming the channel and the Windows error", i, it)
+				}
+				continue
+			}
+			if it.Err != nil || it.Record != rec {
+				t.Errorf("item %d = %+v", i, it)
+			}
+		}
+		if !errors.Is(items[2].Err, winevt.ErrInvalidParameter) {
+			t.Errorf("item 3 error = %v", items[2].Err)
+		}
+		cps := r.rec.checkpoints()
+		if len(cps) != 1 || cps[0].Record != 5 || cps[0].Bookmark != winevttest.BookmarkXML(app, 5) {
+			t.Errorf("checkpoints = %+v, want one past record 5", cps)
+		}
+		if m := r.met.get(); m.render != 2 {
+			t.Errorf("render failures = %d, want 2", m.render)
+		}
+		// The poison records do not block the channel.
+		f.Append(app, events(1, "P", time.Now())...)
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, []uint64{1, 2, 4, 6}) {
+			t.Errorf("got records %v", got)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestRenderFailsServiceGone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(20, "P", time.Now())...)
+		// The service stops in the middle of the second batch.
+		f.Fail("RenderXML", 13, winevt.ErrRPCServerUnavail)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest, Batch: 10, MinBackoff: time.Second}, nil, nil)
+		synctest.Wait()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if items := r.rec.all(); len(items) != 20 || !slices.Equal(r.rec.records(), seq(1, 20)) {
+			t.Fatalf("items = %+v, want records 1-20 and no error", items)
+		}
+		m := r.met.get()
+		if m.render != 0 || !slices.Equal(m.resubs, []string{"RPC_S_SERVER_UNAVAILABLE"}) {
+			t.Errorf("metrics = %+v", m)
+		}
+		if subs := f.Subscribes(); len(subs) != 2 || subs[1].Record != 10 {
+			t.Errorf("subscriptions = %+v", subs)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestDecodeFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(1, "P", time.Now())...)
+		f.Append(app, "<Event><System><EventRecordID>0</EventRecordID>")
+		f.Append(app, events(1, "P", time.Now())...)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest}, nil, nil)
+		synctest.Wait()
+		items := r.rec.all()
+		if len(items) != 3 || items[1].Err == nil || items[1].Where != "record 2" {
+			t.Fatalf("items = %+v, want the second an error at record 2", items)
+		}
+		var se *decode.SyntaxError
+		if !errors.As(items[1].Err, &se) {
+			t.Errorf("error = %T %v, want the decoder's", items[1].Err, items[1].Err)
+		}
+		if got := r.rec.records(); !slices.Equal(got, []uint64{1, 3}) {
+			t.Errorf("got records %v", got)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestRealEventXML(t *testing.T) {
+	raw, err := os.ReadFile("../../testdata/samples/real/backup-50-no-space.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As EvtRender gives it: the event alone, CRLF line ends.
+	x := string(raw)
+	x = x[strings.Index(x, "<Event "):]
+	x = strings.ReplaceAll(x, "\n", "\r\n")
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append("Microsoft-Windows-Backup", x)
+		var got *watcher.Event
+		src := winevt.New("backup", f, winevt.Options{Channel: "Microsoft-Windows-Backup", Start: winevt.StartOldest})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() {
+			done <- src.Run(ctx, nil, func(_ context.Context, items []watcher.Item, _ watcher.Checkpoint) error {
+				for _, it := range items {
+					if it.Err != nil {
+						t.Errorf("item error: %v", it.Err)
+						continue
+					}
+					got = it.Event.Clone()
+				}
+				return nil
+			})
+		}()
+		synctest.Wait()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got == nil {
+			t.Fatal("no event")
+		}
+		if got.EventID != 50 || got.Provider.Name != "Microsoft-Windows-Backup" || got.RecordID != 1 || got.Computer != "Sealab" || got.Channel != "Microsoft-Windows-Backup" {
+			t.Errorf("event = %+v", got)
+		}
+		if v, _ := got.Data("VolumeFriendlyName"); v != "Sealab 2011_06_30 10:07 DISK_01 [NoMount]" {
+			t.Errorf("VolumeFriendlyName = %q", v)
+		}
+		if strings.Contains(got.Raw, "\r") {
+			t.Errorf("Raw keeps CR")
+		}
+		if f.Open() != 0 {
+			t.Errorf("handles left open: %v", f.OpenHandles())
+		}
+	})
+}
+
+func TestStop(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(f *winevttest.Fake)
+		state string
+	}{
+		{"during a wait", func(f *winevttest.Fake) { f.Append(app, events(3, "P", time.Now())...) }, "running"},
+		{"waiting for the channel", func(*winevttest.Fake) {}, "waiting for channel"},
+		{"backing off", func(f *winevttest.Fake) {
+			f.Append(app, events(3, "P", time.Now())...)
+			f.Fail("Next", 1, winevt.ErrRPCServerUnavail)
+		}, "backing off"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := winevttest.New()
+				f.AddPublisher("P")
+				tc.setup(f)
+				r := start(t, f, winevt.Options{Start: winevt.StartOldest, Message: true}, nil, nil)
+				synctest.Wait()
+				if st := r.met.state(); st != tc.state {
+					t.Fatalf("state = %q, want %q", st, tc.state)
+				}
+				if err := r.stop(); err != nil { // checks for leaks
+					t.Fatalf("Run = %v, want nil", err)
+				}
+			})
+		})
+	}
+}
+
+func TestStopDuringEmit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(30, "P", time.Now())...)
+		gate := make(chan struct{})
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest, Batch: 10}, nil, func(n int) error {
+			if n == 2 {
+				<-gate // the store is slow; the daemon stops meanwhile
+				return context.Canceled
+			}
+			return nil
+		})
+		synctest.Wait()
+		r.cancel()
+		close(gate)
+		if err := r.end(); err != nil {
+			t.Fatalf("Run = %v, want nil after ctx is done", err)
+		}
+		if got := r.rec.records(); !slices.Equal(got, seq(1, 10)) {
+			t.Errorf("got records %v", got)
+		}
+	})
+}
+
+func TestEmitErrorIsFatal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(30, "P", time.Now())...)
+		errStore := errors.New("store is full")
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest, Batch: 10}, nil, func(n int) error {
+			if n == 2 {
+				return errStore
+			}
+			return nil
+		})
+		if err := r.end(); !errors.Is(err, errStore) {
+			t.Fatalf("Run = %v, want the store's error", err)
+		}
+		if cps := r.rec.checkpoints(); len(cps) != 1 || cps[0].Record != 10 {
+			t.Errorf("checkpoints = %+v", cps)
+		}
+	})
+}
+
+func TestRestartResumesAfterCheckpoint(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(10, "P", time.Now())...)
+		r := start(t, f, winevt.Options{Lookback: time.Hour}, nil, nil)
+		synctest.Wait()
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.rec.records(); !slices.Equal(got, seq(1, 10)) {
+			t.Fatalf("first run: records %v", got)
+		}
+		f.Append(app, events(5, "P", time.Now())...) // while stopped
+		for _, startAt := range []winevt.Start{winevt.StartBookmark, winevt.StartOldest} {
+			r2 := start(t, f, winevt.Options{Start: startAt, Lookback: time.Hour}, r.rec.last(), nil)
+			synctest.Wait()
+			if got := r2.rec.records(); !slices.Equal(got, seq(11, 15)) {
+				t.Errorf("start %v: after the restart, records %v, want 11-15", startAt, got)
+			}
+			if subs := f.Subscribes(); subs[len(subs)-1].Record != 10 || subs[len(subs)-1].Flags != winevt.SubscribeStartAfterBookmark|winevt.SubscribeStrict {
+				t.Errorf("start %v: subscription = %+v", startAt, subs[len(subs)-1])
+			}
+			if err := r2.stop(); err != nil {
+				t.Fatal(err)
+			}
+			if m := r2.met.get(); len(m.loss) != 0 {
+				t.Errorf("possible loss = %v", m.loss)
+			}
+		}
+	})
+}
+
+func TestStartPositions(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		opts       winevt.Options
+		checkpoint bool
+		flags      winevt.SubscribeFlags
+		want       []uint64 // records 1-4 are 3h, 2h, 30m and 10m old; 5 is live
+	}{
+		{"bookmark, no lookback, first run", winevt.Options{}, false, winevt.SubscribeToFutureEvents, []uint64{5}},
+		{"bookmark, lookback, first run", winevt.Options{Lookback: time.Hour}, false, winevt.SubscribeStartAtOldestRecord, []uint64{3, 4, 5}},
+		{"bookmark, resume", winevt.Options{Lookback: time.Hour}, true, winevt.SubscribeStartAfterBookmark | winevt.SubscribeStrict, []uint64{2, 3, 4, 5}},
+		{"now ignores the bookmark", winevt.Options{Start: winevt.StartNow}, true, winevt.SubscribeToFutureEvents, []uint64{5}},
+		{"now with lookback", winevt.Options{Start: winevt.StartNow, Lookback: 20 * time.Minute}, true, winevt.SubscribeStartAtOldestRecord, []uint64{4, 5}},
+		{"oldest, first run", winevt.Options{Start: winevt.StartOldest, Lookback: time.Hour}, false, winevt.SubscribeStartAtOldestRecord, []uint64{1, 2, 3, 4, 5}},
+		{"oldest, resume", winevt.Options{Start: winevt.StartOldest}, true, winevt.SubscribeStartAfterBookmark | winevt.SubscribeStrict, []uint64{2, 3, 4, 5}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := winevttest.New()
+				now := time.Now()
+				for _, age := range []time.Duration{3 * time.Hour, 2 * time.Hour, 30 * time.Minute, 10 * time.Minute} {
+					f.Append(app, events(1, "P", now.Add(-age))...)
+				}
+				var cp []byte
+				if tc.checkpoint {
+					cp = cpFor(t, app, 1)
+				}
+				r := start(t, f, tc.opts, cp, nil)
+				synctest.Wait()
+				f.Append(app, events(1, "P", now)...)
+				synctest.Wait()
+				if got := r.rec.records(); !slices.Equal(got, tc.want) {
+					t.Errorf("got records %v, want %v", got, tc.want)
+				}
+				if subs := f.Subscribes(); subs[0].Flags != tc.flags {
+					t.Errorf("subscribed with flags %#x, want %#x", subs[0].Flags, tc.flags)
+				}
+				// The bookmark moves past skipped events.
+				if cps := r.rec.checkpoints(); len(cps) == 0 || cps[len(cps)-1].Record != 5 {
+					t.Errorf("checkpoints = %+v, want the last at record 5", cps)
+				}
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+func TestLookbackEndsWhenCaughtUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		now := time.Now()
+		f.Append(app, events(1, "P", now.Add(-2*time.Hour))...)
+		f.Append(app, events(1, "P", now.Add(-time.Minute))...)
+		r := start(t, f, winevt.Options{Lookback: time.Hour}, nil, nil)
+		synctest.Wait()
+		// A live event with an old timestamp (a late forwarded one) is new.
+		f.Append(app, events(1, "P", now.Add(-3*time.Hour))...)
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, []uint64{2, 3}) {
+			t.Errorf("got records %v, want [2 3]", got)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestNoBookmarkYetResubscribeLosesNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(3, "P", time.Now().Add(-time.Hour))...) // before the start: not read
+		r := start(t, f, winevt.Options{MinBackoff: time.Second}, nil, nil)
+		synctest.Wait()
+		time.Sleep(time.Minute)
+		// The service restarts before any new event: nothing is committed.
+		f.Fail("Next", f.Count("Next")+1, winevt.ErrRPCServerUnavail)
+		f.Append(app, events(1, "P", time.Now())...)
+		synctest.Wait()
+		f.Append(app, events(1, "P", time.Now())...) // during the backoff
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, []uint64{4, 5}) {
+			t.Errorf("got records %v, want [4 5]", got)
+		}
+		subs := f.Subscribes()
+		if len(subs) != 2 || subs[0].Flags != winevt.SubscribeToFutureEvents || subs[1].Flags != winevt.SubscribeStartAtOldestRecord {
+			t.Errorf("subscriptions = %+v", subs)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestProviders(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(2, "Microsoft-Windows-Backup", time.Now())...)
+		f.Append(app, events(2, "Other", time.Now())...)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest, Providers: []string{"microsoft-windows-BACKUP", " "}}, nil, nil)
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, []uint64{1, 2}) {
+			t.Errorf("got records %v", got)
+		}
+		// A batch of skipped events only is still committed.
+		f.Append(app, events(3, "Other", time.Now())...)
+		synctest.Wait()
+		cps := r.rec.checkpoints()
+		if len(cps) != 2 || cps[0].Record != 4 || cps[1].Record != 7 || cps[1].Items != 0 {
+			t.Errorf("checkpoints = %+v, want at 4 and 7 (empty)", cps)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestBadCheckpoint(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		data string
+	}{
+		{"not JSON", "garbage"},
+		{"no bookmark", `{"record":3}`},
+		{"bookmark XML refused", `{"bookmark":"<BookmarkList><Bookmark Channel='Application' RecordId='3'","record":3}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := winevttest.New()
+				f.Append(app, events(4, "P", time.Now())...)
+				r := start(t, f, winevt.Options{}, []byte(tc.data), nil)
+				synctest.Wait()
+				if got := r.rec.records(); !slices.Equal(got, seq(1, 4)) {
+					t.Errorf("got records %v, want all (on_stale_bookmark oldest)", got)
+				}
+				if m := r.met.get(); !slices.Equal(m.loss, []string{"bad checkpoint"}) {
+					t.Errorf("possible loss = %v", m.loss)
+				}
+				if n := r.logCount("bad checkpoint: events since it may have been missed"); n != 1 {
+					t.Errorf("%d log lines", n)
+				}
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+func TestCheckpointOfAnotherChannel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(4, "P", time.Now())...)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest}, cpFor(t, "System", 2), nil)
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, seq(1, 4)) {
+			t.Errorf("got records %v", got)
+		}
+		if m := r.met.get(); len(m.loss) != 0 {
+			t.Errorf("possible loss = %v", m.loss)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestQueryList(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append("Setup", events(2, "P", time.Now())...)
+		q := `<QueryList><Query Id="0"><Select Path="Setup">*</Select></Query></QueryList>`
+		r := start(t, f, winevt.Options{Query: q, Start: winevt.StartOldest}, nil, nil)
+		synctest.Wait()
+		items := r.rec.all()
+		if len(items) != 2 || items[0].Input != "app" {
+			t.Errorf("items = %+v, want Input the source's name", items)
+		}
+		if cps := r.rec.checkpoints(); len(cps) != 1 || cps[0].Channel != "" || cps[0].Record != 2 {
+			t.Errorf("checkpoints = %+v", cps)
+		}
+		if n := f.Count("LogInfo"); n != 0 {
+			t.Errorf("LogInfo called %d times for a QueryList", n)
+		}
+		if subs := f.Subscribes(); subs[0].Channel != "" || subs[0].Query != q {
+			t.Errorf("subscription = %+v", subs[0])
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// Test helpers.
+
+// emitted is an item as a test keeps it.
+type emitted struct {
+	Record   uint64
+	Provider string
+	Message  string
+	Input    string
+	Where    string
+	Err      error
+}
+
+// savedCP is a checkpoint as emitted.
+type savedCP struct {
+	Bookmark string `json:"bookmark"`
+	Record   uint64 `json:"record"`
+	Channel  string `json:"channel"`
+	Key      string `json:"-"`
+	Data     []byte `json:"-"`
+	Items    int    `json:"-"` // items emitted with it
+}
+
+// recorder is an Emit that keeps what it is given.
+type recorder struct {
+	t     *testing.T
+	mu    sync.Mutex
+	items []emitted
+	cps   []savedCP
+	fail  func(n int) error // n: the emit's number, 1-based
+}
+
+func (r *recorder) emit(_ context.Context, items []watcher.Item, cp watcher.Checkpoint) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail != nil {
+		if err := r.fail(len(r.cps) + 1); err != nil {
+			return err
+		}
+	}
+	for _, it := range items {
+		e := emitted{Input: it.Input, Where: it.Where, Err: it.Err}
+		if (it.Event == nil) == (it.Err == nil) {
+			r.t.Errorf("item %+v: exactly one of Event and Err must be set", it)
+		}
+		if it.Event != nil {
+			e.Record, e.Provider, e.Message = it.Event.RecordID, it.Event.Provider.Name, it.Event.Rendering.Message
+		}
+		r.items = append(r.items, e)
+	}
+	c := savedCP{Key: cp.Key, Data: cp.Data, Items: len(items)}
+	if err := json.Unmarshal(cp.Data, &c); err != nil {
+		r.t.Errorf("checkpoint %q: %v", cp.Data, err)
+	}
+	r.cps = append(r.cps, c)
+	return nil
+}
+
+// records returns the record IDs of the events emitted, in order.
+func (r *recorder) records() []uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ids []uint64
+	for _, e := range r.items {
+		if e.Err == nil {
+			ids = append(ids, e.Record)
+		}
+	}
+	return ids
+}
+
+func (r *recorder) all() []emitted {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.items)
+}
+
+func (r *recorder) checkpoints() []savedCP {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.cps)
+}
+
+// last returns the last checkpoint's Data, nil when none.
+func (r *recorder) last() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.cps) == 0 {
+		return nil
+	}
+	return r.cps[len(r.cps)-1].Data
+}
+
+// metrics records what a source counts.
+type metrics struct {
+	mu     sync.Mutex
+	loss   []string
+	resubs []string
+	halved []int
+	render int
+	lag    []uint64
+	states []string
+}
+
+func (m *metrics) PossibleLoss(_, reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.loss = append(m.loss, reason)
+}
+
+func (m *metrics) Resubscribe(_, reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.resubs = append(m.resubs, reason)
+}
+
+func (m *metrics) BatchHalved(_ string, batch int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.halved = append(m.halved, batch)
+}
+
+func (m *metrics) RenderFailed(string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.render++
+}
+
+func (m *metrics) Lag(_ string, records uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lag = append(m.lag, records)
+}
+
+func (m *metrics) State(_, state string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.states = append(m.states, state)
+}
+
+type metricsSnapshot struct {
+	loss, resubs []string
+	halved       []int
+	render       int
+	lag          []uint64
+	states       []string
+}
+
+func (m *metrics) get() metricsSnapshot {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return metricsSnapshot{slices.Clone(m.loss), slices.Clone(m.resubs), slices.Clone(m.halved), m.render, slices.Clone(m.lag), slices.Clone(m.states)}
+}
+
+func (m *metrics) state() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.states) == 0 {
+		return ""
+	}
+	return m.states[len(m.states)-1]
+}
+
+// running is one Run of a source against a fake.
+type running struct {
+	t      *testing.T
+	f      *winevttest.Fake
+	rec    *recorder
+	met    *metrics
+	logs   *observer.ObservedLogs
+	cancel context.CancelFunc
+	done   chan error
+	err    error
+	ended  bool
+}
+
+// start runs a source named "app" with opts, resuming from checkpoint
+// (nil: none). Unset timings are short; tests run in a synctest bubble.
+func start(t *testing.T, f *winevttest.Fake, opts winevt.Options, checkpoint []byte, emitFail func(int) error) *running {
+	t.Helper()
+	core, logs := observer.New(zap.DebugLevel)
+	r := &running{t: t, f: f, rec: &recorder{t: t, fail: emitFail}, met: &metrics{}, logs: logs, done: make(chan error, 1)}
+	opts.Logger = zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core()))
+	opts.Metrics = r.met
+	if opts.Channel == "" && opts.Query == "" {
+		opts.Channel = app
+	}
+	src := winevt.New("app", f, opts)
+	if src.Name() != "app" {
+		t.Fatalf("Name() = %q", src.Name())
+	}
+	var cps map[string][]byte
+	if checkpoint != nil {
+		cps = map[string][]byte{"": checkpoint}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- src.Run(ctx, cps, r.rec.emit) }()
+	t.Cleanup(func() {
+		// After a failed test: let the bubble end.
+		if !r.ended {
+			cancel()
+			<-r.done
+		}
+	})
+	return r
+}
+
+// stop cancels Run and returns its error, checking that no handle is
+// left open.
+func (r *running) stop() error {
+	r.t.Helper()
+	r.cancel()
+	return r.end()
+}
+
+// end waits for Run to return by itself.
+func (r *running) end() error {
+	r.t.Helper()
+	if !r.ended {
+		r.err = <-r.done
+		r.ended = true
+		r.cancel()
+		if n := r.f.Open(); n != 0 {
+			r.t.Errorf("%d handles left open after Run: %v", n, r.f.OpenHandles())
+		}
+		if st := r.met.state(); st != "stopped" {
+			r.t.Errorf("state after Run = %q, want stopped", st)
+		}
+	}
+	return r.err
+}
+
+// returned reports whether Run has returned.
+func (r *running) returned() bool {
+	if r.ended {
+		return true
+	}
+	select {
+	case err := <-r.done:
+		r.done <- err
+		return true
+	default:
+		return false
+	}
+}
+
+// logCount counts the log entries with the message msg.
+func (r *running) logCount(msg string) int {
+	return r.logs.FilterMessage(msg).Len()
+}
+
+// events returns n events' XML for provider, created at t.
+func events(n int, provider string, t time.Time) []string {
+	xs := make([]string, n)
+	for i := range xs {
+		xs[i] = winevttest.Event{Provider: provider, EventID: uint32(100 + i), Level: 4, Time: t}.XML()
+	}
+	return xs
+}
+
+// seq returns from..to.
+func seq(from, to uint64) []uint64 {
+	var s []uint64
+	for i := from; i <= to; i++ {
+		s = append(s, i)
+	}
+	return s
+}
+
+func cpFor(t *testing.T, channel string, record uint64) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"bookmark": winevttest.BookmarkXML(channel, record), "record": record, "channel": channel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// invalidOpAPI fails one EvtNext with ERROR_INVALID_OPERATION after it
+// returned events, which Windows has then moved past.
+type invalidOpAPI struct {
+	*winevttest.Fake
+	fail int // the Next call to fail
+	n    int
+}
+
+func (a *invalidOpAPI) Next(sub winevt.Handle, events []winevt.Handle) (int, error) {
+	n, err := a.Fake.Next(sub, events)
+	a.n++
+	if a.n == a.fail && err == nil {
+		return n, winevt.ErrInvalidOperation
+	}
+	return n, err
+}
+
+func TestInvalidOperationWithEvents(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(30, "P", time.Now())...)
+		rec, met := &recorder{t: t}, &metrics{}
+		src := winevt.New("app", &invalidOpAPI{Fake: f, fail: 2}, winevt.Options{Channel: app, Start: winevt.StartOldest, Batch: 10, Metrics: met})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- src.Run(ctx, nil, rec.emit) }()
+		synctest.Wait()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.records(); !slices.Equal(got, seq(1, 30)) {
+			t.Errorf("got records %v", got)
+		}
+		if m := met.get(); !slices.Equal(m.halved, []int{5}) || !slices.Equal(m.resubs, []string{"ERROR_INVALID_OPERATION"}) {
+			t.Errorf("metrics = %+v", m)
+		}
+		if f.Open() != 0 {
+			t.Errorf("handles left open: %v", f.OpenHandles())
+		}
+	})
+}
+
+func TestBatchBounds(t *testing.T) {
+	for _, tc := range []struct {
+		batch int
+		want  []int // events per batch
+	}{{0, []int{64, 64, 2}}, {5000, []int{130}}, {-3, []int{64, 64, 2}}} {
+		t.Run(fmt.Sprint(tc.batch), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := winevttest.New()
+				f.Append(app, events(130, "P", time.Now())...)
+				r := start(t, f, winevt.Options{Start: winevt.StartOldest, Batch: tc.batch}, nil, nil)
+				synctest.Wait()
+				var sizes []int
+				for _, c := range r.rec.checkpoints() {
+					sizes = append(sizes, c.Items)
+				}
+				if !slices.Equal(sizes, tc.want) {
+					t.Errorf("batches of %v, want %v", sizes, tc.want)
+				}
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}

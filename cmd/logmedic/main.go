@@ -36,9 +36,12 @@ Usage:
   logmedic test -c FILE [--format text|json] [--dry-run] [--enqueue] INPUT...
                                                show which rules match each event, and
                                                with --dry-run the actions they would send
+  logmedic test -c FILE --explain-query        the query each channel source subscribes with
   logmedic outbox list|retry|drop|deliver      inspect and operate the action queue
   logmedic run -c FILE [--stdin]               the daemon: read sources, match, act
   logmedic status [-c FILE]                    what the daemon is doing (or did last)
+  logmedic service install|uninstall|start|stop|status [-c FILE]
+                                               the Windows service (Windows only)
   logmedic explain CODE...                     explain error codes (any form)
   logmedic explain --list                      list the codes logmedic knows
   logmedic schema                              print the configuration's JSON Schema
@@ -69,6 +72,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdRun(rest, stdin, stdout, stderr)
 	case "status":
 		return cmdStatus(rest, stdout, stderr)
+	case "service":
+		return cmdService(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "logmedic %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK

@@ -19,6 +19,7 @@ import (
 	"github.com/logmedic/logmedic/watcher/hresult"
 	"github.com/logmedic/logmedic/watcher/input"
 	"github.com/logmedic/logmedic/watcher/match"
+	"github.com/logmedic/logmedic/watcher/winevt"
 )
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
@@ -47,18 +48,28 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdTest(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlagSet("test", "-c FILE [--format text|json] INPUT...", stderr)
+	fs := newFlagSet("test", "-c FILE [--format text|json] INPUT... | -c FILE --explain-query", stderr)
 	cfgPath := fs.String("c", "", "configuration `FILE`")
 	fs.StringVar(cfgPath, "config", "", "configuration `FILE` (same as -c)")
 	format := fs.String("format", "text", "output `format`: text, or json (one object per event per line)")
 	dryRun := fs.Bool("dry-run", false, "also show each action fully rendered (URL, headers, body, argv, env), secrets redacted, without sending")
 	enqueue := fs.Bool("enqueue", false, "write the actions to the outbox, for 'logmedic outbox deliver' or the daemon (replayed events are ignored)")
 	stateDir := fs.String("state-dir", "", "state `directory` holding the outbox (default: the config's state_dir, else the platform's)")
+	explainQuery := fs.Bool("explain-query", false, "print the query each channel source subscribes with, and why, instead of reading inputs")
 	inputs, err := parseInterspersed(fs, args)
 	if err != nil {
 		return usageErr(stderr, err)
 	}
-	if *cfgPath == "" || len(inputs) == 0 || (*format != "text" && *format != "json") {
+	if *explainQuery && *cfgPath != "" && len(inputs) == 0 {
+		cfg, err := config.LoadWith(*cfgPath, config.Options{SkipHostChecks: true})
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
+		explainQueries(stdout, cfg)
+		return exitOK
+	}
+	if *cfgPath == "" || len(inputs) == 0 || *explainQuery || (*format != "text" && *format != "json") {
 		if *format != "text" && *format != "json" {
 			fmt.Fprintf(stderr, "logmedic test: unknown format %q\n", *format)
 		}
@@ -417,4 +428,47 @@ func printAction(w io.Writer, a actionView) {
 
 func indent(s string) string {
 	return strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n            ")
+}
+
+// explainQueries prints, for each channel source, the query it
+// subscribes with: the pre-filter built from the rules (or "*", and why)
+// or the source's own query.
+func explainQueries(w io.Writer, cfg *config.Config) {
+	n := 0
+	for _, s := range cfg.Sources {
+		if s.Channel == "" {
+			continue
+		}
+		n++
+		fmt.Fprintf(w, "source %s (channel %s):\n", s.Name, s.Channel)
+		if s.Query != "" {
+			fmt.Fprintf(w, "  query: the source's own, passed as is:\n    %s\n", s.Query)
+		} else {
+			p := winevt.BuildPrefilter(s.Channel, s.Providers, cfg.MatchRules())
+			if p.Query == "*" {
+				why := p.Reason
+				if why == "" {
+					why = "nothing to narrow"
+				}
+				fmt.Fprintf(w, "  query: * (every event; %s)\n", why)
+			} else {
+				fmt.Fprintf(w, "  query: %d clauses (Windows accepts about 20):\n    %s\n", p.Clauses, p.Query)
+				if p.Reason != "" {
+					fmt.Fprintf(w, "  only the source's providers are filtered: %s\n", p.Reason)
+				}
+			}
+		}
+		if len(s.Providers) > 0 {
+			fmt.Fprintf(w, "  providers: %s (checked on every event)\n", strings.Join(s.Providers, ", "))
+		}
+		fmt.Fprintln(w, "  rules are checked on every event the query lets through; the query only spares Windows rendering the rest")
+		if cfg.NeedsMessage() {
+			fmt.Fprintln(w, "  messages: rendered (a rule or handler uses them)")
+		} else {
+			fmt.Fprintln(w, "  messages: not rendered (nothing uses them)")
+		}
+	}
+	if n == 0 {
+		fmt.Fprintf(w, "%s has no channel sources\n", cfg.File)
+	}
 }

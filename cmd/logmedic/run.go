@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,6 +24,7 @@ import (
 	"github.com/logmedic/logmedic/handlers"
 	"github.com/logmedic/logmedic/handlers/outbox"
 	"github.com/logmedic/logmedic/internal/metrics"
+	"github.com/logmedic/logmedic/internal/perm"
 	"github.com/logmedic/logmedic/watcher"
 	"github.com/logmedic/logmedic/watcher/match"
 	"github.com/logmedic/logmedic/watcher/source"
@@ -47,18 +49,106 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	log := daemonLogger(stderr, *logFormat, *logFile)
+	// Started by the Windows service control manager, the daemon runs
+	// under it: stopped by the service's Stop, with its standard error
+	// (which goes nowhere then) reported to the Application log.
+	daemon := func(ctx context.Context, stdin io.Reader, stderr io.Writer) int {
+		return runDaemon(ctx, stdin, stderr, *cfgPath, *stateDir, *logFormat, *logFile, *httpAddr, *httpRemote, *useStdin)
+	}
+	handled, err := runAsService(func(ctx context.Context) error {
+		// Its logs go to --log-file (service install sets it); what
+		// it writes last on standard error says why it stopped.
+		tail := &tailWriter{max: 4 << 10}
+		if code := daemon(ctx, strings.NewReader(""), tail); code != exitOK {
+			return serviceExit{code: code, text: tail.String()}
+		}
+		return nil
+	})
+	if handled {
+		if err != nil {
+			return exitFail
+		}
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "logmedic run:", err)
+		return exitFail
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return daemon(ctx, stdin, stderr)
+}
+
+// tailWriter keeps the last max bytes written to it.
+type tailWriter struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (w *tailWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	if over := len(w.buf) - w.max; over > 0 {
+		w.buf = append(w.buf[:0], w.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (w *tailWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return string(w.buf)
+}
+
+// loadConfig loads the daemon's configuration; tests of the channel
+// source on other systems skip the host checks that refuse it there.
+var loadConfig = config.Load
+
+// serviceExit is a failed daemon's exit code and what it wrote on
+// standard error, for the service control manager and its event log.
+type serviceExit struct {
+	code int
+	text string
+}
+
+func (e serviceExit) Error() string {
+	if t := strings.TrimSpace(e.text); t != "" {
+		return t
+	}
+	return fmt.Sprintf("logmedic run exited with status %d", e.code)
+}
+
+func (e serviceExit) ExitCode() int { return e.code }
+
+// runDaemon is logmedic run until ctx is done.
+func runDaemon(ctx context.Context, stdin io.Reader, stderr io.Writer, cfgPath, stateDirFlag, logFormat, logFile, httpAddr string, httpRemote, useStdin bool) int {
+	log := daemonLogger(stderr, logFormat, logFile)
 	defer log.Sync()
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitUsage
 	}
-	if len(cfg.Sources) == 0 && !*useStdin {
-		fmt.Fprintf(stderr, "logmedic run: %s has no sources: and --stdin is not set: there is nothing to read\n", *cfgPath)
+	if len(cfg.Sources) == 0 && !useStdin {
+		fmt.Fprintf(stderr, "logmedic run: %s has no sources: and --stdin is not set: there is nothing to read\n", cfgPath)
 		return exitUsage
 	}
-	dir := config.StateDir(*stateDir, cfg)
+	dir := config.StateDir(stateDirFlag, cfg)
+	// The configuration can run programs with the daemon's privileges
+	// (SYSTEM as a service): it, the scripts it names and the state
+	// directory must be changeable only by administrators. The state
+	// directory is made private first, so that a new one does not
+	// inherit write access for users (C:\ProgramData grants it).
+	if err := perm.MkdirPrivate(dir); err != nil {
+		fmt.Fprintln(stderr, "logmedic run: state directory:", err)
+		return exitFail
+	}
+	if err := checkPermissions(cfg, cfgPath, dir); err != nil {
+		fmt.Fprintln(stderr, "logmedic run:", err)
+		return exitFail
+	}
 	store, err := outbox.Open(config.OutboxPath(dir))
 	if err != nil {
 		fmt.Fprintln(stderr, "logmedic run:", err)
@@ -66,7 +156,7 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	defer store.Close()
 
-	d := &daemon{cfgPath: *cfgPath, stateDir: dir, store: store, log: log, started: time.Now().UTC(), stats: map[string]*sourceStatus{}, metrics: metrics.New()}
+	d := &daemon{cfgPath: cfgPath, stateDir: dir, store: store, log: log, started: time.Now().UTC(), stats: map[string]*sourceStatus{}, metrics: metrics.New(), sourcesKick: make(chan struct{}, 1)}
 	d.metrics.SetVersion(buildVersion())
 	d.metrics.ConfigLoaded()
 	d.metrics.SetOutbox(func() (int, int, time.Duration) {
@@ -87,9 +177,7 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		d.metrics.Actions(handler, map[string]metrics.Outcome{"delivered": metrics.Delivered, "retry": metrics.Retry, "dead": metrics.Dead}[outcome], 1)
 	})
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if *httpAddr != "off" {
+	if httpAddr != "off" {
 		// Bind before reading anything: a busy port is a start-up error.
 		ready := func() error {
 			if !d.ready.Load() {
@@ -99,7 +187,7 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		served := make(chan error, 1)
 		go func() {
-			served <- metrics.Serve(ctx, *httpAddr, *httpRemote, d.metrics.Handler(ready), log.Named("http"))
+			served <- metrics.Serve(ctx, httpAddr, httpRemote, d.metrics.Handler(ready), log.Named("http"))
 		}()
 		select {
 		case err := <-served:
@@ -110,24 +198,11 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		case <-time.After(50 * time.Millisecond): // a busy port fails at once
 		}
 	}
-	var sources []watcher.Source
-	for _, s := range cfg.Sources {
-		// A drop folder that does not exist yet is made, private to the
-		// daemon's account; admins copy files into it.
-		if err := os.MkdirAll(s.Folder, 0o700); err != nil {
-			fmt.Fprintf(stderr, "logmedic run: source %q: %v\n", s.Name, err)
-			return exitFail
-		}
-		sources = append(sources, source.NewFolder(s.Name, s.Folder, source.FolderOptions{
-			Settle:  s.Settle,
-			CutWait: 2 * time.Second, // a writer may pause; a cut end is reported only after this much quiet
-			Logger:  log.Named("source").With(zap.String("source", s.Name)),
-		}))
+	var fixed []watcher.Source
+	if useStdin {
+		fixed = append(fixed, source.NewStdin("stdin", stdin))
 	}
-	if *useStdin {
-		sources = append(sources, source.NewStdin("stdin", stdin))
-	}
-	return d.run(ctx, sources, *useStdin && len(cfg.Sources) == 0)
+	return d.run(ctx, fixed, useStdin && len(cfg.Sources) == 0)
 }
 
 // daemon holds the running configuration; a reload swaps it whole.
@@ -145,6 +220,7 @@ type daemon struct {
 	statusMu    sync.Mutex // one status write at a time
 	statusDirty atomic.Bool
 	ready       atomic.Bool
+	sourcesKick chan struct{} // the configuration's sources changed
 	metrics     *metrics.Metrics
 	stats       map[string]*sourceStatus
 	lastReload  *reloadStatus
@@ -171,18 +247,14 @@ func (d *daemon) build(cfg *config.Config) (*runState, error) {
 	return st, nil
 }
 
-func (d *daemon) run(ctx context.Context, sources []watcher.Source, exitWhenDone bool) int {
-	d.log.Info("logmedic started", zap.String("config", d.cfgPath), zap.Int("sources", len(sources)),
-		zap.Int("rules", len(d.state.Load().cfg.Rules)), zap.Int("handlers", len(d.state.Load().built)))
-	positions := make([]map[string][]byte, len(sources))
-	for i, s := range sources {
-		cps, err := d.store.Positions(s.Name())
-		if err != nil {
-			d.log.Error("reading source positions failed", zap.String("source", s.Name()), zap.Error(err))
-			return exitFail
-		}
-		positions[i] = cps
-	}
+// run runs the sources (those of the configuration, kept in step with
+// it across reloads, and the fixed ones such as standard input) and the
+// dispatcher until ctx is done, or until every source has ended on its
+// own (standard input closed, or sources failed).
+func (d *daemon) run(ctx context.Context, fixed []watcher.Source, exitWhenDone bool) int {
+	st := d.state.Load()
+	d.log.Info("logmedic started", zap.String("config", d.cfgPath), zap.Int("sources", len(st.cfg.Sources)+len(fixed)),
+		zap.Int("rules", len(st.cfg.Rules)), zap.Int("handlers", len(st.built)))
 	dispCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopDispatch()
 	var wg sync.WaitGroup
@@ -192,39 +264,47 @@ func (d *daemon) run(ctx context.Context, sources []watcher.Source, exitWhenDone
 	go func() { defer wg.Done(); d.resend(dispCtx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); d.writeStatusEvery(dispCtx, 5*time.Second) }()
+
+	rs := &runningSources{d: d, ctx: ctx, running: map[string]*runningSource{}, ended: make(chan *runningSource), exit: make(chan struct{})}
+	for _, s := range fixed {
+		if err := rs.start(s, ""); err != nil {
+			d.log.Error("source not started", zap.String("source", s.Name()), zap.Error(err))
+			return exitFail
+		}
+	}
+	if errs := rs.reconcile(st); len(errs) > 0 {
+		// At start a source that cannot run is an error, as a bad
+		// configuration is; after a reload it is logged and retried at
+		// the next one.
+		rs.stopAll()
+		return exitFail
+	}
 	go d.watchConfig(ctx)
 	d.ready.Store(true)
 
-	srcCtx, stopSources := context.WithCancel(ctx)
-	defer stopSources()
-	errs := make(chan error, len(sources))
-	for i, s := range sources {
-		cps := positions[i]
-		go func() {
-			err := s.Run(srcCtx, cps, d.emit(s.Name()))
-			if err != nil && !errors.Is(err, context.Canceled) {
-				d.log.Error("source stopped", zap.String("source", s.Name()), zap.Error(err))
-			}
-			errs <- err
-		}()
-	}
-	// Run until stopped, or until every source has ended (standard input
-	// closed, or a source failed).
 	status := exitOK
-	remaining := len(sources)
 wait:
-	for remaining > 0 {
+	for {
 		select {
-		case err := <-errs:
-			remaining--
-			if err != nil && !errors.Is(err, context.Canceled) {
+		case r := <-rs.ended:
+			if r.stopping {
+				continue // stopped for a new configuration
+			}
+			delete(rs.running, r.src.Name())
+			if r.err != nil && !errors.Is(r.err, context.Canceled) {
+				d.log.Error("source stopped", zap.String("source", r.src.Name()), zap.Error(r.err))
 				status = exitFail
 			}
+			if len(rs.running) == 0 {
+				break wait
+			}
+		case <-d.sourcesKick:
+			rs.reconcile(d.state.Load())
 		case <-ctx.Done():
 			break wait
 		}
 	}
-	if remaining == 0 && exitWhenDone && status == exitOK {
+	if len(rs.running) == 0 && exitWhenDone && status == exitOK {
 		// Standard input ended: deliver what is due, then stop.
 		if err := d.dispatcher.Drain(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			d.log.Error("draining the outbox failed", zap.Error(err))
@@ -232,12 +312,130 @@ wait:
 	}
 	d.log.Info("logmedic stopping")
 	d.ready.Store(false)
-	stopSources()
+	rs.stopAll()
 	stopDispatch()
 	wg.Wait()
 	d.writeStatus()
 	d.log.Info("logmedic stopped")
 	return status
+}
+
+// runningSources are the daemon's running sources. Only run's goroutine
+// uses it.
+type runningSources struct {
+	d       *daemon
+	ctx     context.Context
+	running map[string]*runningSource
+	ended   chan *runningSource
+	exit    chan struct{} // closed by stopAll: nobody reads ended any more
+}
+
+type runningSource struct {
+	src      watcher.Source
+	key      string // what it reads, for reconcile; "" for a fixed source
+	cancel   context.CancelFunc
+	done     chan struct{}
+	err      error // set before done is closed
+	stopping bool  // stopped by reconcile or stopAll
+}
+
+// start runs src from its committed positions.
+func (rs *runningSources) start(src watcher.Source, key string) error {
+	cps, err := rs.d.store.Positions(src.Name())
+	if err != nil {
+		return fmt.Errorf("read its positions: %w", err)
+	}
+	ctx, cancel := context.WithCancel(rs.ctx)
+	r := &runningSource{src: src, key: key, cancel: cancel, done: make(chan struct{})}
+	rs.running[src.Name()] = r
+	rs.d.metrics.Events(src.Name(), 0, 0)
+	go func() {
+		r.err = src.Run(ctx, cps, rs.d.emit(src.Name()))
+		close(r.done)
+		select {
+		case rs.ended <- r:
+		case <-rs.exit:
+		}
+	}()
+	return nil
+}
+
+// stop stops r and waits for it: its last batch is committed or not at
+// all, so its successor resumes at the right place.
+func (rs *runningSources) stop(r *runningSource) {
+	r.stopping = true
+	r.cancel()
+	select {
+	case <-r.done:
+	case <-time.After(30 * time.Second):
+		rs.d.log.Error("source did not stop within 30s", zap.String("source", r.src.Name()))
+	}
+	delete(rs.running, r.src.Name())
+}
+
+func (rs *runningSources) stopAll() {
+	for _, r := range rs.running {
+		r.stopping = true
+		r.cancel()
+	}
+	for _, r := range rs.running {
+		rs.stop(r)
+	}
+	close(rs.exit)
+}
+
+// reconcile makes the running configuration sources those of st: stops
+// the ones gone or changed, then starts the new or changed ones, each
+// from its committed positions. It returns the errors of sources that
+// could not start.
+func (rs *runningSources) reconcile(st *runState) []error {
+	want := map[string]string{}
+	for _, s := range st.cfg.Sources {
+		want[s.Name] = sourceKey(s, st.cfg)
+	}
+	for name, r := range rs.running {
+		if r.key == "" {
+			continue // a fixed source
+		}
+		if k, ok := want[name]; !ok || k != r.key {
+			rs.stop(r)
+			rs.d.log.Info("source stopped for the new configuration", zap.String("source", name))
+		}
+	}
+	var errs []error
+	for _, s := range st.cfg.Sources {
+		if _, ok := rs.running[s.Name]; ok {
+			continue
+		}
+		src, err := rs.d.newSource(s, st.cfg)
+		if err == nil {
+			err = rs.start(src, sourceKey(s, st.cfg))
+		}
+		if err != nil {
+			rs.d.log.Error("source not started", zap.String("source", s.Name), zap.Error(err))
+			errs = append(errs, err)
+			continue
+		}
+		rs.d.log.Info("source started", zap.String("source", s.Name))
+	}
+	return errs
+}
+
+// newSource makes the source a configuration names.
+func (d *daemon) newSource(s config.Source, cfg *config.Config) (watcher.Source, error) {
+	if s.Channel != "" {
+		return d.newChannelSource(s, cfg)
+	}
+	// A drop folder that does not exist yet is made, private to the
+	// daemon's account; admins copy files into it.
+	if err := os.MkdirAll(s.Folder, 0o700); err != nil {
+		return nil, err
+	}
+	return source.NewFolder(s.Name, s.Folder, source.FolderOptions{
+		Settle:  s.Settle,
+		CutWait: 2 * time.Second, // a writer may pause; a cut end is reported only after this much quiet
+		Logger:  d.log.Named("source").With(zap.String("source", s.Name)),
+	}), nil
 }
 
 // emit is the pipeline for one source: match each event, prepare its
@@ -376,7 +574,7 @@ func (d *daemon) reload(why string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	log := d.log.With(zap.String("config", d.cfgPath), zap.String("trigger", why))
-	cfg, err := config.Load(d.cfgPath)
+	cfg, err := loadConfig(d.cfgPath)
 	if err == nil {
 		var st *runState
 		if st, err = d.build(cfg); err == nil {
@@ -387,8 +585,9 @@ func (d *daemon) reload(why string) {
 			d.reloaded(why, nil)
 			log.Info("configuration reloaded", zap.Strings("rules_added", added), zap.Strings("rules_removed", removed),
 				zap.Strings("rules_changed", changed), zap.Int("rules", len(cfg.Rules)), zap.Int("handlers", len(st.built)))
-			if !sameSources(old.cfg.Sources, cfg.Sources) {
-				log.Warn("sources changed; they take effect at the next start")
+			select {
+			case d.sourcesKick <- struct{}{}:
+			default: // a reconcile is already due; it reads the newest state
 			}
 			return
 		}
@@ -538,15 +737,13 @@ func (d *daemon) writeStatus() {
 	}
 }
 
-// sameSources compares what sources read, not where they are written.
-func sameSources(a, b []config.Source) bool {
-	if len(a) != len(b) {
-		return false
+// sourceKey is what a source reads, with everything that decides how:
+// a running source whose key changes on reload is restarted.
+func sourceKey(s config.Source, cfg *config.Config) string {
+	if s.Channel == "" {
+		return fmt.Sprintf("folder %q settle %s", s.Folder, s.Settle)
 	}
-	for i := range a {
-		if a[i].Name != b[i].Name || a[i].Folder != b[i].Folder || a[i].Settle != b[i].Settle {
-			return false
-		}
-	}
-	return true
+	o := channelOptions(s, cfg)
+	return fmt.Sprintf("channel %q query %q providers %q start %s lookback %s stale %s batch %d message %t locale %d",
+		o.Channel, o.Query, o.Providers, o.Start, o.Lookback, o.OnStale, o.Batch, o.Message, o.Locale)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -246,5 +247,92 @@ func TestRunStdin(t *testing.T) {
 	}
 	if code := run([]string{"run", "-c", cfg}, nil, io.Discard, io.Discard); code != exitUsage {
 		t.Errorf("run without sources or --stdin: exit %d, want 2", code)
+	}
+}
+
+// TestRunReloadSwapsSources edits the sources: block while the daemon
+// runs. A source added starts, one whose settings change restarts where
+// it was (its files do not fire again), one removed stops reading, and
+// one that cannot start is logged while the others go on.
+func TestRunReloadSwapsSources(t *testing.T) {
+	rcv := &receiver{}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	dir := t.TempDir()
+	one, two := filepath.Join(dir, "one"), filepath.Join(dir, "two")
+	cfg := filepath.Join(dir, "logmedic.yaml")
+	base := strings.NewReplacer("%STATE%", filepath.Join(dir, "state"), "%DROP%", one, "%URL%", srv.URL).Replace(runConfig)
+	save := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(cfg+".tmp", []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(cfg+".tmp", cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	save(base)
+	sample, err := os.ReadFile(filepath.Join(samples, "constructed/backup-5-v3-0x807800b4.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	event := func(n int) []byte { return bytes.Replace(sample, []byte("1412"), []byte(fmt.Sprint(2000+n)), 1) }
+
+	cmd, logs := startDaemon(t, cfg)
+	os.WriteFile(filepath.Join(one, "a.xml"), event(1), 0o600)
+	waitFor(t, "the first delivery", func() bool { return rcv.count() == 1 })
+
+	// Add a source and change the first one's settle: two starts, one
+	// restarts from its position.
+	withTwo := strings.Replace(base, "    folder: "+one+"\n", "    folder: "+one+"\n    settle: 30ms\n  - name: two\n    folder: "+two+"\n", 1)
+	save(withTwo)
+	waitFor(t, "source two to start", func() bool {
+		return strings.Contains(logs.String(), "source started") && strings.Contains(logs.String(), `"source": "two"`)
+	})
+	if !strings.Contains(logs.String(), "source stopped for the new configuration") {
+		t.Errorf("the changed source was not restarted")
+	}
+	os.WriteFile(filepath.Join(two, "b.xml"), event(2), 0o600)
+	waitFor(t, "the second source's delivery", func() bool { return rcv.count() == 2 })
+
+	// Remove the first source; add one that cannot start (its folder is
+	// under a file).
+	blocker := filepath.Join(dir, "file")
+	os.WriteFile(blocker, nil, 0o600)
+	onlyTwo := strings.Replace(withTwo, "  - name: drop\n    folder: "+one+"\n    settle: 30ms\n", "  - name: broken\n    folder: "+filepath.Join(blocker, "sub")+"\n", 1)
+	save(onlyTwo)
+	waitFor(t, "the broken source to be reported", func() bool {
+		return strings.Contains(logs.String(), "source not started") && strings.Contains(logs.String(), `"source": "broken"`)
+	})
+	os.WriteFile(filepath.Join(one, "c.xml"), event(3), 0o600)
+	os.WriteFile(filepath.Join(two, "d.xml"), event(4), 0o600)
+	waitFor(t, "the remaining source's delivery", func() bool { return rcv.count() == 3 })
+	time.Sleep(300 * time.Millisecond) // a removed source that still read c.xml would deliver by now
+	if n := rcv.count(); n != 3 {
+		t.Errorf("%d deliveries, want 3: the removed source still reads, or a restarted one fired again", n)
+	}
+	for id, want := range map[string]int{"2001": 1, "2002": 1, "2003": 0, "2004": 1} {
+		if n := strings.Count(logs.String(), `"record_id": `+id+`}`); n != want {
+			t.Errorf("record %s matched %d times, want %d", id, n, want)
+		}
+	}
+	stopDaemon(t, cmd)
+}
+
+// TestRunRefusesWritableConfig: the configuration can run programs with
+// the daemon's privileges, so one others can change stops the start.
+func TestRunRefusesWritableConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "logmedic.yaml")
+	text := strings.NewReplacer("%STATE%", filepath.Join(dir, "state"), "%DROP%", filepath.Join(dir, "drop"), "%URL%", "http://127.0.0.1:1/").Replace(runConfig)
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(cfg, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	out, err := command(t, nil, "run", "-c", cfg, "--http", "off").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), cfg) || !strings.Contains(string(out), "writable by everyone") || !strings.Contains(string(out), "chmod go-w") {
+		t.Errorf("started with a world-writable configuration: %v\n%s", err, out)
 	}
 }

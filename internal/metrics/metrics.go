@@ -67,6 +67,9 @@ type Metrics struct {
 	handlers map[string]*[numOutcomes]prometheus.Counter
 
 	outbox atomic.Pointer[OutboxFunc]
+
+	channelOnce sync.Once
+	channel     *Channel
 }
 
 type sourceSeries struct {

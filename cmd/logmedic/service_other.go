@@ -1,0 +1,15 @@
+//go:build !windows
+
+package main
+
+import "context"
+
+// servicesSupported says logmedic service works here: it does not,
+// there are no Windows services.
+const servicesSupported = false
+
+// runAsService returns handled false: there is no service control
+// manager here.
+func runAsService(run func(ctx context.Context) error) (handled bool, err error) {
+	return false, nil
+}

@@ -576,6 +576,11 @@ func (d *daemon) reload(why string) {
 	log := d.log.With(zap.String("config", d.cfgPath), zap.String("trigger", why))
 	cfg, err := loadConfig(d.cfgPath)
 	if err == nil {
+		// A new script, or a file made writable since the start, is
+		// refused as at start.
+		err = checkPermissions(cfg, d.cfgPath, d.stateDir)
+	}
+	if err == nil {
 		var st *runState
 		if st, err = d.build(cfg); err == nil {
 			old := d.state.Load()

@@ -335,4 +335,15 @@ func TestRunRefusesWritableConfig(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), cfg) || !strings.Contains(string(out), "writable by everyone") || !strings.Contains(string(out), "chmod go-w") {
 		t.Errorf("started with a world-writable configuration: %v\n%s", err, out)
 	}
+
+	// Made writable while the daemon runs: the reload is refused, and
+	// the running configuration stays.
+	os.Chmod(cfg, 0o600)
+	cmd, logs := startDaemon(t, cfg)
+	os.Chmod(cfg, 0o666)
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "the refused reload", func() bool {
+		return strings.Contains(logs.String(), "configuration not reloaded") && strings.Contains(logs.String(), "writable by everyone")
+	})
+	stopDaemon(t, cmd)
 }

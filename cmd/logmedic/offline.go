@@ -453,9 +453,6 @@ func explainQueries(w io.Writer, cfg *config.Config) {
 				fmt.Fprintf(w, "  query: * (every event; %s)\n", why)
 			} else {
 				fmt.Fprintf(w, "  query: %d clauses (Windows accepts about 20):\n    %s\n", p.Clauses, p.Query)
-				if p.Reason != "" {
-					fmt.Fprintf(w, "  only the source's providers are filtered: %s\n", p.Reason)
-				}
 			}
 		}
 		if len(s.Providers) > 0 {

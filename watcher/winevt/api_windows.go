@@ -14,8 +14,9 @@ func NewAPI() API { return winAPI{} }
 
 type winAPI struct{}
 
-// signal is a Signal on two Windows events: the auto-reset one Windows
-// sets, and an auto-reset stop event set when Wait's context is done.
+// signal is a Signal on two auto-reset Windows events: event, which
+// Windows sets, and stop, which Wait sets when its context is done. The
+// logic is waitSignal's; Close must not run during a Wait.
 type signal struct {
 	event, stop windows.Handle
 }
@@ -40,47 +41,33 @@ const (
 )
 
 func (s *signal) Wait(ctx context.Context, timeout time.Duration) (bool, error) {
-	if err := ctx.Err(); err != nil {
-		return false, err
-	}
-	stopWaking := context.AfterFunc(ctx, func() { windows.SetEvent(s.stop) })
-	defer stopWaking()
-	deadline := time.Now().Add(timeout)
-	handles := []windows.Handle{s.event, s.stop}
-	for {
-		ev, err := windows.WaitForMultipleObjects(handles, false, millis(time.Until(deadline)))
-		switch {
-		case err != nil:
-			return false, err
-		case ev == waitObject0:
-			return true, nil
-		case ev == waitObject0+1:
-			if err := ctx.Err(); err != nil {
-				return false, err
-			}
-			// A stop left set by an earlier Wait whose context ended as
-			// it returned: consumed now, wait again.
-		case ev == waitTimeout:
-			return false, nil
-		default:
-			return false, ErrInvalidOperation
-		}
-	}
+	return waitSignal(ctx, timeout, s)
 }
 
-// millis converts a wait to WaitForMultipleObjects' milliseconds, rounding
-// up: 0 for none left, never INFINITE.
-func millis(d time.Duration) uint32 {
-	if d <= 0 {
-		return 0
+func (s *signal) waitEither(timeout time.Duration) (woke, error) {
+	ev, err := windows.WaitForMultipleObjects([]windows.Handle{s.event, s.stop}, false, millis(timeout))
+	switch {
+	case err != nil:
+		return wokeNothing, err
+	case ev == waitObject0:
+		return wokeSignal, nil
+	case ev == waitObject0+1:
+		return wokeStop, nil
+	case ev == waitTimeout:
+		return wokeNothing, nil
 	}
-	ms := (d + time.Millisecond - 1) / time.Millisecond
-	if ms >= windows.INFINITE {
-		return windows.INFINITE - 1
-	}
-	return uint32(ms)
+	return wokeNothing, ErrInvalidOperation
 }
 
+// setStop sets stop. It cannot fail on a valid handle, and it runs only
+// during a Wait (waitSignal), so never after Close.
+func (s *signal) setStop() { windows.SetEvent(s.stop) }
+
+func (s *signal) resetStop() error { return windows.ResetEvent(s.stop) }
+
+// Close closes both events. No Wait is running (the caller's part) and
+// none has left a setStop running (waitSignal's), so nothing uses the
+// handles afterwards.
 func (s *signal) Close() error {
 	err := windows.CloseHandle(s.event)
 	if err2 := windows.CloseHandle(s.stop); err == nil {

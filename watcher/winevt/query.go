@@ -1,6 +1,7 @@
 package winevt
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -23,11 +24,12 @@ type Prefilter struct {
 	Query string
 	// Clauses is the number of XPath comparisons in Query (0 for "*").
 	Clauses int
-	// Reason says why the rules gave no filter: why Query is "*" ("23
-	// clauses, more than the 20 Windows accepts"; `rule "x" matches any
-	// provider, event ID and level`), or why it keeps only the source's
-	// providers. It is empty when Query holds the rules' conditions, and
-	// when no rule reads the channel it is "no rule reads this channel".
+	// Reason says why Query is "*": "no rule reads this channel", "23
+	// clauses, more than the 20 Windows accepts", `rule "x" matches any
+	// event ID and level (provider names are checked in Go, not in the
+	// query)`. The query never tests providers, so a rule whose only
+	// System condition is a provider gives "*". Reason is empty when
+	// Query holds the rules' conditions.
 	Reason string
 }
 
@@ -38,23 +40,26 @@ const forwardedEvents = "ForwardedEvents"
 // with: an XPath on the System fields that lets through every event some
 // rule for the channel could match, so that Windows renders fewer events.
 // Rules are still evaluated on every event delivered: the query is only a
-// pre-filter, never narrower than the rules, and "*" (or only the
-// source's providers) whenever it would not stay small.
+// pre-filter, never narrower than the rules, and "*" whenever it would
+// not stay small.
 //
 // A rule applies when its Channels are empty or name the channel (any
-// case). Each applicable rule contributes the conjunction of its
-// provider, event ID and level conditions (its field and code conditions
-// only narrow further, so they are left to Go); the query is their
-// disjunction, ANDed with the source's providers when it has any (Go
-// checks those too, so that clause loses nothing). Level 4 (information)
-// also admits 0 (LogAlways), as the matcher does. Rules with the same
-// conditions in all but one of provider, ID and level are merged, and a
-// rule that another covers is dropped, so the output is deterministic and
-// small.
+// case). Each applicable rule contributes the conjunction of its event ID
+// and level conditions; the query is their disjunction. Level 4
+// (information) also admits 0 (LogAlways), as the matcher does. Rules
+// with the same levels, or the same IDs, are merged, and a rule that
+// another covers is dropped, so the output is deterministic and small.
 //
-// Provider names are compared as Windows compares them, which logmedic
-// assumes ignores case as the matcher does: each name is written as
-// spelled in the rule, every spelling kept.
+// Provider names are never written into the query: neither the rules'
+// nor the source's (providers goes unused: the source checks its
+// providers in Go on every event). The matcher compares provider names
+// ignoring case, and whether Windows' XPath compares @Name that way was
+// never verified; if it does not, a rule spelling a provider in another
+// case than the events would have Windows drop every event of that
+// provider before Go saw it. Event IDs and levels are numbers, which both
+// compare alike. A rule's field and code conditions only narrow it, so
+// they are left to Go too; a rule whose only System condition is a
+// provider thus makes the query "*".
 func BuildPrefilter(channel string, providers []string, rules []*match.Rule) Prefilter {
 	star := func(reason string, args ...any) Prefilter {
 		return Prefilter{Query: "*", Reason: fmt.Sprintf(reason, args...)}
@@ -80,107 +85,46 @@ func BuildPrefilter(channel string, providers []string, rules []*match.Rule) Pre
 		return star("forwarded events are read unfiltered")
 	}
 
-	src := sourceProviders(providers)
-	q := query{src: src}
+	var terms []term
 	for _, r := range applicable {
-		t, never, bad := termOf(r)
+		t, never := termOf(r)
 		if never {
 			continue
 		}
 		if t.any() {
-			why := fmt.Sprintf("rule %q matches any provider, event ID and level", r.Name)
-			if bad != "" {
-				why = fmt.Sprintf("rule %q matches any event ID and level, and its provider %q cannot be written in a query", r.Name, bad)
+			if len(r.Providers) > 0 {
+				return star("rule %q matches any event ID and level (provider names are checked in Go, not in the query)", r.Name)
 			}
-			return q.sourceOnly(channel, why)
+			return star("rule %q matches any event ID and level", r.Name)
 		}
-		q.terms = append(q.terms, t)
+		terms = append(terms, t)
 	}
-	if len(q.terms) == 0 {
+	if len(terms) == 0 {
 		return star("no rule for this channel can match an event")
 	}
-	q.terms = simplify(q.terms)
-	if slices.ContainsFunc(q.terms, term.any) {
+	terms = simplify(terms)
+	if slices.ContainsFunc(terms, term.any) {
 		// Merged, the rules' event IDs cover every ID.
-		return q.sourceOnly(channel, "the rules together match any provider, event ID and level")
+		return star("the rules together match any event ID and level")
 	}
-	if n := q.clauses(); n > MaxClauses {
-		return q.sourceOnly(channel, fmt.Sprintf("%d clauses, more than the %d Windows accepts", n, MaxClauses))
+	if n := clauses(terms); n > MaxClauses {
+		return star("%d clauses, more than the %d Windows accepts", n, MaxClauses)
 	}
-	if q.srcImplied() {
-		q.src = nil
-	}
-	return Prefilter{Query: queryList(channel, q.xpath()), Clauses: q.clauses()}
+	return Prefilter{Query: queryList(channel, xpath(terms)), Clauses: clauses(terms)}
 }
 
-// srcImplied reports whether every term names only providers of the
-// source's: the source's clause then adds nothing.
-func (q query) srcImplied() bool {
-	if len(q.src) == 0 {
-		return false
-	}
-	for _, t := range q.terms {
-		if len(t.providers) == 0 {
-			return false
-		}
-		for _, p := range t.providers {
-			if !anyFold(q.src, p) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// sourceOnly is the pre-filter when the rules give none: the source's
-// providers when it has any, else "*".
-func (q query) sourceOnly(channel, why string) Prefilter {
-	if len(q.src) == 0 || len(q.src) > MaxClauses {
-		return Prefilter{Query: "*", Reason: why}
-	}
-	only := query{src: q.src}
-	return Prefilter{
-		Query:   queryList(channel, only.xpath()),
-		Clauses: only.clauses(),
-		Reason:  why + "; the query keeps only the source's providers",
-	}
-}
-
-// query is a pre-filter before it is written: the source's providers
-// (none: any) ANDed with the disjunction of terms (none: true).
-type query struct {
-	src   []string
-	terms []term
-}
-
-// term is one rule's System conditions, all of which must hold. A nil
-// list is no condition.
+// term is one rule's event ID and level conditions, both of which must
+// hold. A nil list is no condition.
 type term struct {
-	providers []string        // sorted, unique
-	ids       []match.IDRange // sorted, disjoint, not adjacent
-	levels    []uint8         // sorted, unique
+	ids    []match.IDRange // sorted, disjoint, not adjacent
+	levels []uint8         // sorted, unique
 }
 
-func (t term) any() bool { return t.providers == nil && t.ids == nil && t.levels == nil }
+func (t term) any() bool { return t.ids == nil && t.levels == nil }
 
 // termOf returns r's term. never is set when r cannot match any event (its
-// ID ranges are all empty). A provider that cannot be written in XPath
-// drops the rule's provider condition (the term then admits more); bad
-// names it.
-func termOf(r *match.Rule) (t term, never bool, bad string) {
-	if len(r.Providers) > 0 {
-		t.providers = slices.Clone(r.Providers)
-		for _, p := range t.providers {
-			if _, ok := xpathString(p); !ok {
-				t.providers, bad = nil, p
-				break
-			}
-		}
-		if t.providers != nil {
-			slices.Sort(t.providers)
-			t.providers = slices.Compact(t.providers)
-		}
-	}
+// ID ranges are all empty).
+func termOf(r *match.Rule) (t term, never bool) {
 	if len(r.IDs) > 0 {
 		var ids []match.IDRange
 		for _, x := range r.IDs {
@@ -189,12 +133,9 @@ func termOf(r *match.Rule) (t term, never bool, bad string) {
 			}
 		}
 		if len(ids) == 0 {
-			return term{}, true, ""
+			return term{}, true
 		}
 		t.ids = normalizeRanges(ids)
-		if len(t.ids) == 1 && t.ids[0] == (match.IDRange{Lo: 0, Hi: math.MaxUint32}) {
-			t.ids = nil
-		}
 	}
 	if len(r.Levels) > 0 {
 		t.levels = slices.Clone(r.Levels)
@@ -210,30 +151,18 @@ func termOf(r *match.Rule) (t term, never bool, bad string) {
 		slices.Sort(t.levels)
 		t.levels = slices.Compact(t.levels)
 	}
-	return t, false, bad
+	return t, false
 }
 
-// sourceProviders returns the source's providers that can be written in
-// XPath, sorted and unique; none when one cannot (Go checks them anyway).
-func sourceProviders(providers []string) []string {
-	src := slices.Clone(providers)
-	for _, p := range src {
-		if _, ok := xpathString(p); !ok {
-			return nil
-		}
-	}
-	slices.Sort(src)
-	return slices.Compact(src)
-}
-
-// normalizeRanges sorts ranges and merges those that overlap or touch.
+// normalizeRanges returns rs (at least one) sorted, with those that
+// overlap or touch merged; nil when they cover every ID. It overwrites
+// rs.
 func normalizeRanges(rs []match.IDRange) []match.IDRange {
-	rs = slices.Clone(rs)
-	slices.SortFunc(rs, func(a, b match.IDRange) int {
-		if a.Lo != b.Lo {
-			return cmpUint32(a.Lo, b.Lo)
+	slices.SortFunc(rs, func(x, y match.IDRange) int {
+		if c := cmp.Compare(x.Lo, y.Lo); c != 0 {
+			return c
 		}
-		return cmpUint32(a.Hi, b.Hi)
+		return cmp.Compare(x.Hi, y.Hi)
 	})
 	out := rs[:1]
 	for _, r := range rs[1:] {
@@ -244,28 +173,21 @@ func normalizeRanges(rs []match.IDRange) []match.IDRange {
 		}
 		out = append(out, r)
 	}
+	if len(out) == 1 && out[0] == (match.IDRange{Lo: 0, Hi: math.MaxUint32}) {
+		return nil
+	}
 	return out
 }
 
-func cmpUint32(a, b uint32) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// simplify merges terms that differ in one condition only (the union of
-// that condition, which admits exactly the same events), drops terms
-// another covers, and sorts them, until nothing changes.
+// simplify merges terms with the same levels (the union of their IDs) or
+// the same IDs (the union of their levels), which admits exactly the same
+// events, drops terms another covers, and sorts them, until nothing
+// changes.
 func simplify(terms []term) []term {
 	for {
 		n := len(terms)
-		for dim := range 3 {
-			terms = mergeOn(terms, dim)
-		}
+		terms = mergeOn(terms, true)
+		terms = mergeOn(terms, false)
 		terms = dropCovered(terms)
 		if len(terms) == n {
 			return terms
@@ -273,13 +195,17 @@ func simplify(terms []term) []term {
 	}
 }
 
-// mergeOn merges the terms equal in every condition but dim.
-func mergeOn(terms []term, dim int) []term {
+// mergeOn merges the terms with the same levels, uniting their IDs (ids
+// set), or with the same IDs, uniting their levels.
+func mergeOn(terms []term, ids bool) []term {
 	sortTerms(terms)
 	at := map[string]int{}
 	var out []term
 	for _, t := range terms {
-		k := t.keyWithout(dim)
+		k := t.idsKey()
+		if ids {
+			k = t.levelsKey()
+		}
 		i, ok := at[k]
 		if !ok {
 			at[k] = len(out)
@@ -287,13 +213,20 @@ func mergeOn(terms []term, dim int) []term {
 			continue
 		}
 		u := &out[i]
-		switch dim {
-		case 0:
-			u.providers = unionStrings(u.providers, t.providers)
-		case 1:
-			u.ids = unionRanges(u.ids, t.ids)
-		case 2:
-			u.levels = unionLevels(u.levels, t.levels)
+		if ids {
+			if u.ids != nil && t.ids != nil {
+				u.ids = normalizeRanges(slices.Concat(u.ids, t.ids))
+			} else {
+				u.ids = nil
+			}
+		} else {
+			if u.levels != nil && t.levels != nil {
+				u.levels = slices.Concat(u.levels, t.levels)
+				slices.Sort(u.levels)
+				u.levels = slices.Compact(u.levels)
+			} else {
+				u.levels = nil
+			}
 		}
 	}
 	return out
@@ -326,10 +259,7 @@ func sortTerms(terms []term) {
 
 // covers reports whether every event t admits, u admits.
 func (u term) covers(t term) bool {
-	if u.providers != nil && (t.providers == nil || !subset(t.providers, u.providers)) {
-		return false
-	}
-	if u.levels != nil && (t.levels == nil || !subset(t.levels, u.levels)) {
+	if u.levels != nil && (t.levels == nil || slices.ContainsFunc(t.levels, func(l uint8) bool { return !slices.Contains(u.levels, l) })) {
 		return false
 	}
 	if u.ids == nil {
@@ -347,85 +277,37 @@ func (u term) covers(t term) bool {
 	return true
 }
 
-func subset[T comparable](small, big []T) bool {
-	for _, x := range small {
-		if !slices.Contains(big, x) {
-			return false
-		}
-	}
-	return true
-}
+// key identifies t's conditions; idsKey and levelsKey one of them each.
+func (t term) key() string { return t.idsKey() + "|" + t.levelsKey() }
 
-func unionStrings(a, b []string) []string {
-	if a == nil || b == nil {
-		return nil
+func (t term) idsKey() string {
+	if t.ids == nil {
+		return "*"
 	}
-	u := append(slices.Clone(a), b...)
-	slices.Sort(u)
-	return slices.Compact(u)
-}
-
-func unionLevels(a, b []uint8) []uint8 {
-	if a == nil || b == nil {
-		return nil
-	}
-	u := append(slices.Clone(a), b...)
-	slices.Sort(u)
-	return slices.Compact(u)
-}
-
-func unionRanges(a, b []match.IDRange) []match.IDRange {
-	if a == nil || b == nil {
-		return nil
-	}
-	u := normalizeRanges(append(slices.Clone(a), b...))
-	if len(u) == 1 && u[0] == (match.IDRange{Lo: 0, Hi: math.MaxUint32}) {
-		return nil
-	}
-	return u
-}
-
-// key identifies t's conditions; keyWithout leaves one out (0 providers,
-// 1 IDs, 2 levels).
-func (t term) key() string { return t.keyWithout(-1) }
-
-func (t term) keyWithout(dim int) string {
 	var b strings.Builder
-	if dim != 0 {
-		if t.providers == nil {
-			b.WriteString("*")
-		}
-		for _, p := range t.providers {
-			b.WriteString(strconv.Quote(p))
-		}
-	}
-	b.WriteByte('|')
-	if dim != 1 {
-		if t.ids == nil {
-			b.WriteString("*")
-		}
-		for _, r := range t.ids {
-			fmt.Fprintf(&b, "%010d-%010d,", r.Lo, r.Hi)
-		}
-	}
-	b.WriteByte('|')
-	if dim != 2 {
-		if t.levels == nil {
-			b.WriteString("*")
-		}
-		for _, l := range t.levels {
-			fmt.Fprintf(&b, "%03d,", l)
-		}
+	for _, r := range t.ids {
+		fmt.Fprintf(&b, "%010d-%010d,", r.Lo, r.Hi)
 	}
 	return b.String()
 }
 
-// clauses counts q's comparisons: one per provider, level and single ID
+func (t term) levelsKey() string {
+	if t.levels == nil {
+		return "*"
+	}
+	var b strings.Builder
+	for _, l := range t.levels {
+		fmt.Fprintf(&b, "%03d,", l)
+	}
+	return b.String()
+}
+
+// clauses counts the comparisons of terms: one per level and single ID
 // or one-sided range, two per range.
-func (q query) clauses() int {
-	n := len(q.src)
-	for _, t := range q.terms {
-		n += len(t.providers) + len(t.levels)
+func clauses(terms []term) int {
+	n := 0
+	for _, t := range terms {
+		n += len(t.levels)
 		for _, r := range t.ids {
 			n += len(rangeClauses(r))
 		}
@@ -447,33 +329,20 @@ func rangeClauses(r match.IDRange) []string {
 	return []string{"EventID>=" + lo, "EventID<=" + hi}
 }
 
-// xpath writes q as an XPath on the event's System element.
-func (q query) xpath() string {
-	var parts []string
-	if len(q.src) > 0 {
-		parts = append(parts, providerTest(q.src))
+// xpath writes the disjunction of terms as an XPath on the event's System
+// element.
+func xpath(terms []term) string {
+	alts := make([]string, len(terms))
+	for i, t := range terms {
+		alts[i] = t.xpath(len(terms) > 1)
 	}
-	if len(q.terms) > 0 {
-		alts := make([]string, len(q.terms))
-		for i, t := range q.terms {
-			alts[i] = t.xpath(len(q.terms) > 1)
-		}
-		body := strings.Join(alts, " or ")
-		if len(alts) > 1 && len(parts) > 0 {
-			body = "(" + body + ")"
-		}
-		parts = append(parts, body)
-	}
-	return "*[System[" + strings.Join(parts, " and ") + "]]"
+	return "*[System[" + strings.Join(alts, " or ") + "]]"
 }
 
 // xpath writes t's conditions, in parentheses when paren is set and
 // there are several.
 func (t term) xpath(paren bool) string {
 	var parts []string
-	if t.providers != nil {
-		parts = append(parts, providerTest(t.providers))
-	}
 	if t.ids != nil {
 		var alts []string
 		for _, r := range t.ids {
@@ -506,34 +375,6 @@ func anyOf(alts []string) string {
 		return alts[0]
 	}
 	return "(" + strings.Join(alts, " or ") + ")"
-}
-
-// providerTest tests the provider's name against names, which xpathString
-// accepts.
-func providerTest(names []string) string {
-	alts := make([]string, len(names))
-	for i, n := range names {
-		lit, _ := xpathString(n)
-		alts[i] = "@Name=" + lit
-	}
-	return "Provider[" + strings.Join(alts, " or ") + "]"
-}
-
-// xpathString writes s as an XPath string literal: in single quotes, or
-// double quotes when s holds a single quote. XPath 1.0 has no escapes, so
-// s holding both cannot be written; nor can s with characters XML cannot
-// carry.
-func xpathString(s string) (string, bool) {
-	if !xmlText(s) {
-		return "", false
-	}
-	switch {
-	case !strings.Contains(s, "'"):
-		return "'" + s + "'", true
-	case !strings.Contains(s, `"`):
-		return `"` + s + `"`, true
-	}
-	return "", false
 }
 
 // xmlText reports whether s is valid UTF-8 made of characters XML 1.0

@@ -52,15 +52,16 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// Started by the Windows service control manager, the daemon runs
 	// under it: stopped by the service's Stop, with its standard error
 	// (which goes nowhere then) reported to the Application log.
-	daemon := func(ctx context.Context, stdin io.Reader, stderr io.Writer) int {
-		return runDaemon(ctx, stdin, stderr, *cfgPath, *stateDir, *logFormat, *logFile, *httpAddr, *httpRemote, *useStdin)
+	daemon := func(ctx context.Context, stdin io.Reader, logs, errs io.Writer) int {
+		return runDaemon(ctx, stdin, logs, errs, *cfgPath, *stateDir, *logFormat, *logFile, *httpAddr, *httpRemote, *useStdin)
 	}
 	handled, err := runAsService(func(ctx context.Context) error {
-		// Its logs go to --log-file (service install sets it); what
-		// it writes last on standard error says why it stopped.
-		tail := &tailWriter{max: 4 << 10}
-		if code := daemon(ctx, strings.NewReader(""), tail); code != exitOK {
-			return serviceExit{code: code, text: tail.String()}
+		// Its logs go only to --log-file (service install sets it):
+		// the Application log, which users can read, gets only why it
+		// stopped, not event fields or script output.
+		errs := &headWriter{max: 8 << 10}
+		if code := daemon(ctx, strings.NewReader(""), io.Discard, errs); code != exitOK {
+			return serviceExit{code: code, text: errs.String()}
 		}
 		return nil
 	})
@@ -76,27 +77,27 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return daemon(ctx, stdin, stderr)
+	return daemon(ctx, stdin, stderr, stderr)
 }
 
-// tailWriter keeps the last max bytes written to it.
-type tailWriter struct {
+// headWriter keeps the first max bytes written to it: a fatal error's
+// own words come first.
+type headWriter struct {
 	mu  sync.Mutex
 	max int
 	buf []byte
 }
 
-func (w *tailWriter) Write(p []byte) (int, error) {
+func (w *headWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	if over := len(w.buf) - w.max; over > 0 {
-		w.buf = append(w.buf[:0], w.buf[over:]...)
+	if room := w.max - len(w.buf); room > 0 {
+		w.buf = append(w.buf, p[:min(len(p), room)]...)
 	}
 	return len(p), nil
 }
 
-func (w *tailWriter) String() string {
+func (w *headWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return string(w.buf)
@@ -123,8 +124,19 @@ func (e serviceExit) Error() string {
 func (e serviceExit) ExitCode() int { return e.code }
 
 // runDaemon is logmedic run until ctx is done.
-func runDaemon(ctx context.Context, stdin io.Reader, stderr io.Writer, cfgPath, stateDirFlag, logFormat, logFile, httpAddr string, httpRemote, useStdin bool) int {
-	log := daemonLogger(stderr, logFormat, logFile)
+//
+// Logs go to logs (and logFile); a fatal error is written to stderr.
+func runDaemon(ctx context.Context, stdin io.Reader, logs, stderr io.Writer, cfgPath, stateDirFlag, logFormat, logFile, httpAddr string, httpRemote, useStdin bool) int {
+	if logFile != "" {
+		// The log is written, rotated and deleted with the daemon's
+		// privileges: its directory is made private like the state
+		// directory (and checked with it below).
+		if err := perm.MkdirPrivate(filepath.Dir(logFile)); err != nil {
+			fmt.Fprintln(stderr, "logmedic run: --log-file:", err)
+			return exitFail
+		}
+	}
+	log := daemonLogger(logs, logFormat, logFile)
 	defer log.Sync()
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
@@ -255,17 +267,27 @@ func (d *daemon) run(ctx context.Context, fixed []watcher.Source, exitWhenDone b
 	st := d.state.Load()
 	d.log.Info("logmedic started", zap.String("config", d.cfgPath), zap.Int("sources", len(st.cfg.Sources)+len(fixed)),
 		zap.Int("rules", len(st.cfg.Rules)), zap.Int("handlers", len(st.built)))
-	dispCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopDispatch()
+	// The dispatcher, the resend loop, the status writer and the
+	// configuration watch all end, and are waited for, before run
+	// returns and the caller closes the outbox.
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); d.dispatcher.Run(dispCtx) }()
-	wg.Add(1)
-	go func() { defer wg.Done(); d.resend(dispCtx) }()
-	wg.Add(1)
-	go func() { defer wg.Done(); d.writeStatusEvery(dispCtx, 5*time.Second) }()
+	defer func() {
+		stopBackground()
+		wg.Wait()
+	}()
+	for _, f := range []func(context.Context){
+		func(ctx context.Context) { d.dispatcher.Run(ctx) },
+		d.resend,
+		func(ctx context.Context) { d.writeStatusEvery(ctx, 5*time.Second) },
+	} {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(bgCtx) }()
+	}
 
-	rs := &runningSources{d: d, ctx: ctx, running: map[string]*runningSource{}, ended: make(chan *runningSource), exit: make(chan struct{})}
+	rs := &runningSources{d: d, ctx: ctx, running: map[string]*runningSource{}, zombies: map[string]*runningSource{},
+		ended: make(chan *runningSource), exit: make(chan struct{})}
+	defer rs.stopAll()
 	for _, s := range fixed {
 		if err := rs.start(s, ""); err != nil {
 			d.log.Error("source not started", zap.String("source", s.Name()), zap.Error(err))
@@ -276,10 +298,11 @@ func (d *daemon) run(ctx context.Context, fixed []watcher.Source, exitWhenDone b
 		// At start a source that cannot run is an error, as a bad
 		// configuration is; after a reload it is logged and retried at
 		// the next one.
-		rs.stopAll()
 		return exitFail
 	}
-	go d.watchConfig(ctx)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	wg.Add(1)
+	go func() { defer wg.Done(); d.watchConfig(watchCtx) }()
 	d.ready.Store(true)
 
 	status := exitOK
@@ -288,7 +311,13 @@ wait:
 		select {
 		case r := <-rs.ended:
 			if r.stopping {
-				continue // stopped for a new configuration
+				// Stopped for a new configuration. One that had not
+				// stopped in time may now have a successor.
+				if rs.zombies[r.src.Name()] == r {
+					delete(rs.zombies, r.src.Name())
+					rs.reconcile(d.state.Load())
+				}
+				continue
 			}
 			delete(rs.running, r.src.Name())
 			if r.err != nil && !errors.Is(r.err, context.Canceled) {
@@ -304,6 +333,7 @@ wait:
 			break wait
 		}
 	}
+	stopWatch()
 	if len(rs.running) == 0 && exitWhenDone && status == exitOK {
 		// Standard input ended: deliver what is due, then stop.
 		if err := d.dispatcher.Drain(ctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -313,7 +343,7 @@ wait:
 	d.log.Info("logmedic stopping")
 	d.ready.Store(false)
 	rs.stopAll()
-	stopDispatch()
+	stopBackground()
 	wg.Wait()
 	d.writeStatus()
 	d.log.Info("logmedic stopped")
@@ -326,8 +356,13 @@ type runningSources struct {
 	d       *daemon
 	ctx     context.Context
 	running map[string]*runningSource
+	// zombies are sources told to stop that have not yet: no successor
+	// of the same name starts until they have (two readers of one
+	// source would act twice and move its position back).
+	zombies map[string]*runningSource
 	ended   chan *runningSource
 	exit    chan struct{} // closed by stopAll: nobody reads ended any more
+	stopped bool
 }
 
 type runningSource struct {
@@ -338,6 +373,10 @@ type runningSource struct {
 	err      error // set before done is closed
 	stopping bool  // stopped by reconcile or stopAll
 }
+
+// stopWait is how long a source may take to stop; one that takes longer
+// is left running, logged, and not replaced until it stops.
+const stopWait = 30 * time.Second
 
 // start runs src from its committed positions.
 func (rs *runningSources) start(src watcher.Source, key string) error {
@@ -360,27 +399,47 @@ func (rs *runningSources) start(src watcher.Source, key string) error {
 	return nil
 }
 
-// stop stops r and waits for it: its last batch is committed or not at
-// all, so its successor resumes at the right place.
+// stop stops r and waits for it up to stopWait: its last batch is
+// committed or not at all, so its successor resumes at the right place.
 func (rs *runningSources) stop(r *runningSource) {
 	r.stopping = true
 	r.cancel()
+	delete(rs.running, r.src.Name())
 	select {
 	case <-r.done:
-	case <-time.After(30 * time.Second):
-		rs.d.log.Error("source did not stop within 30s", zap.String("source", r.src.Name()))
+	case <-time.After(stopWait):
+		rs.zombies[r.src.Name()] = r
+		rs.d.log.Error("source did not stop within 30s; it is not restarted until it does", zap.String("source", r.src.Name()))
 	}
-	delete(rs.running, r.src.Name())
 }
 
+// stopAll stops every source, all at once, and waits for them (each up
+// to stopWait). It is safe to call twice.
 func (rs *runningSources) stopAll() {
+	if rs.stopped {
+		return
+	}
+	rs.stopped = true
+	all := make([]*runningSource, 0, len(rs.running)+len(rs.zombies))
 	for _, r := range rs.running {
+		all = append(all, r)
+	}
+	for _, r := range rs.zombies {
+		all = append(all, r)
+	}
+	for _, r := range all {
 		r.stopping = true
 		r.cancel()
 	}
-	for _, r := range rs.running {
-		rs.stop(r)
+	deadline := time.After(stopWait)
+	for _, r := range all {
+		select {
+		case <-r.done:
+		case <-deadline:
+			rs.d.log.Error("source did not stop within 30s", zap.String("source", r.src.Name()))
+		}
 	}
+	clear(rs.running)
 	close(rs.exit)
 }
 
@@ -389,6 +448,9 @@ func (rs *runningSources) stopAll() {
 // from its committed positions. It returns the errors of sources that
 // could not start.
 func (rs *runningSources) reconcile(st *runState) []error {
+	if rs.stopped {
+		return nil
+	}
 	want := map[string]string{}
 	for _, s := range st.cfg.Sources {
 		want[s.Name] = sourceKey(s, st.cfg)
@@ -406,6 +468,9 @@ func (rs *runningSources) reconcile(st *runState) []error {
 	for _, s := range st.cfg.Sources {
 		if _, ok := rs.running[s.Name]; ok {
 			continue
+		}
+		if _, ok := rs.zombies[s.Name]; ok {
+			continue // started once its predecessor has stopped
 		}
 		src, err := rs.d.newSource(s, st.cfg)
 		if err == nil {
@@ -427,8 +492,9 @@ func (d *daemon) newSource(s config.Source, cfg *config.Config) (watcher.Source,
 		return d.newChannelSource(s, cfg)
 	}
 	// A drop folder that does not exist yet is made, private to the
-	// daemon's account; admins copy files into it.
-	if err := os.MkdirAll(s.Folder, 0o700); err != nil {
+	// daemon's account and administrators (whoever can drop files in it
+	// chooses the events the daemon acts on); admins copy files into it.
+	if err := perm.MkdirPrivate(s.Folder); err != nil {
 		return nil, err
 	}
 	return source.NewFolder(s.Name, s.Folder, source.FolderOptions{

@@ -47,6 +47,7 @@ func channelOptions(s config.Source, cfg *config.Config) winevt.Options {
 	}
 	if o.Query == "" {
 		o.Query = winevt.BuildPrefilter(s.Channel, s.Providers, cfg.MatchRules()).Query
+		o.Fallback = "*" // a generated query Windows rejects is not fatal
 	}
 	return o
 }

@@ -28,49 +28,87 @@ type Handle uintptr
 // does, so errors.Is compares them on any OS; ErrName names them for logs
 // and metrics.
 const (
+	ErrAccessDenied        = syscall.Errno(5)     // ERROR_ACCESS_DENIED
 	ErrInvalidHandle       = syscall.Errno(6)     // ERROR_INVALID_HANDLE
+	ErrNotEnoughMemory     = syscall.Errno(8)     // ERROR_NOT_ENOUGH_MEMORY
+	ErrInvalidData         = syscall.Errno(13)    // ERROR_INVALID_DATA
+	ErrOutOfMemory         = syscall.Errno(14)    // ERROR_OUTOFMEMORY
 	ErrInvalidParameter    = syscall.Errno(87)    // ERROR_INVALID_PARAMETER
 	ErrInsufficientBuffer  = syscall.Errno(122)   // ERROR_INSUFFICIENT_BUFFER
 	ErrNoMoreItems         = syscall.Errno(259)   // ERROR_NO_MORE_ITEMS
 	ErrNotFound            = syscall.Errno(1168)  // ERROR_NOT_FOUND
+	ErrTimeout             = syscall.Errno(1460)  // ERROR_TIMEOUT
 	ErrRPCServerUnavail    = syscall.Errno(1722)  // RPC_S_SERVER_UNAVAILABLE
+	ErrRPCServerTooBusy    = syscall.Errno(1723)  // RPC_S_SERVER_TOO_BUSY
+	ErrRPCCallFailed       = syscall.Errno(1726)  // RPC_S_CALL_FAILED
+	ErrRPCCallFailedDNE    = syscall.Errno(1727)  // RPC_S_CALL_FAILED_DNE
 	ErrRPCInvalidBound     = syscall.Errno(1734)  // RPC_S_INVALID_BOUND: the batch is too big
 	ErrRPCCallCancelled    = syscall.Errno(1818)  // RPC_S_CALL_CANCELLED
 	ErrInvalidOperation    = syscall.Errno(4317)  // ERROR_INVALID_OPERATION
+	ErrEvtInvalidChannel   = syscall.Errno(15000) // ERROR_EVT_INVALID_CHANNEL_PATH
 	ErrEvtInvalidQuery     = syscall.Errno(15001) // ERROR_EVT_INVALID_QUERY
 	ErrEvtPublisherMissing = syscall.Errno(15002) // ERROR_EVT_PUBLISHER_METADATA_NOT_FOUND
 	ErrEvtChannelNotFound  = syscall.Errno(15007) // ERROR_EVT_CHANNEL_NOT_FOUND
+	ErrEvtDirectChannel    = syscall.Errno(15009) // ERROR_EVT_SUBSCRIPTION_TO_DIRECT_CHANNEL: an Analytic or Debug channel
 	ErrEvtQueryStale       = syscall.Errno(15011) // ERROR_EVT_QUERY_RESULT_STALE
 	ErrEvtInvalidPosition  = syscall.Errno(15012) // ERROR_EVT_QUERY_RESULT_INVALID_POSITION
+	ErrEvtFilterTooComplex = syscall.Errno(15026) // ERROR_EVT_FILTER_TOO_COMPLEX
 	ErrEvtMessageNotFound  = syscall.Errno(15027) // ERROR_EVT_MESSAGE_NOT_FOUND
 	ErrEvtMessageIDMissing = syscall.Errno(15028) // ERROR_EVT_MESSAGE_ID_NOT_FOUND
 	ErrEvtUnresolvedInsert = syscall.Errno(15029) // ERROR_EVT_UNRESOLVED_VALUE_INSERT
+	ErrEvtUnresolvedParam  = syscall.Errno(15030) // ERROR_EVT_UNRESOLVED_PARAMETER_INSERT
+	ErrEvtMaxInserts       = syscall.Errno(15031) // ERROR_EVT_MAX_INSERTS_REACHED
 	ErrEvtMessageLocale    = syscall.Errno(15033) // ERROR_EVT_MESSAGE_LOCALE_NOT_FOUND
+	ErrEvtQueryChannel     = syscall.Errno(15036) // ERROR_EVT_CANNOT_OPEN_CHANNEL_OF_QUERY
 	ErrEvtPublisherOff     = syscall.Errno(15037) // ERROR_EVT_PUBLISHER_DISABLED
 	ErrMUIFileNotFound     = syscall.Errno(15100) // ERROR_MUI_FILE_NOT_FOUND
 )
 
 var errnoNames = map[syscall.Errno]string{
+	ErrAccessDenied:        "ERROR_ACCESS_DENIED",
 	ErrInvalidHandle:       "ERROR_INVALID_HANDLE",
+	ErrNotEnoughMemory:     "ERROR_NOT_ENOUGH_MEMORY",
+	ErrInvalidData:         "ERROR_INVALID_DATA",
+	ErrOutOfMemory:         "ERROR_OUTOFMEMORY",
 	ErrInvalidParameter:    "ERROR_INVALID_PARAMETER",
 	ErrInsufficientBuffer:  "ERROR_INSUFFICIENT_BUFFER",
 	ErrNoMoreItems:         "ERROR_NO_MORE_ITEMS",
 	ErrNotFound:            "ERROR_NOT_FOUND",
+	ErrTimeout:             "ERROR_TIMEOUT",
 	ErrRPCServerUnavail:    "RPC_S_SERVER_UNAVAILABLE",
+	ErrRPCServerTooBusy:    "RPC_S_SERVER_TOO_BUSY",
+	ErrRPCCallFailed:       "RPC_S_CALL_FAILED",
+	ErrRPCCallFailedDNE:    "RPC_S_CALL_FAILED_DNE",
 	ErrRPCInvalidBound:     "RPC_S_INVALID_BOUND",
 	ErrRPCCallCancelled:    "RPC_S_CALL_CANCELLED",
 	ErrInvalidOperation:    "ERROR_INVALID_OPERATION",
+	ErrEvtInvalidChannel:   "ERROR_EVT_INVALID_CHANNEL_PATH",
 	ErrEvtInvalidQuery:     "ERROR_EVT_INVALID_QUERY",
 	ErrEvtPublisherMissing: "ERROR_EVT_PUBLISHER_METADATA_NOT_FOUND",
 	ErrEvtChannelNotFound:  "ERROR_EVT_CHANNEL_NOT_FOUND",
+	ErrEvtDirectChannel:    "ERROR_EVT_SUBSCRIPTION_TO_DIRECT_CHANNEL",
 	ErrEvtQueryStale:       "ERROR_EVT_QUERY_RESULT_STALE",
 	ErrEvtInvalidPosition:  "ERROR_EVT_QUERY_RESULT_INVALID_POSITION",
+	ErrEvtFilterTooComplex: "ERROR_EVT_FILTER_TOO_COMPLEX",
 	ErrEvtMessageNotFound:  "ERROR_EVT_MESSAGE_NOT_FOUND",
 	ErrEvtMessageIDMissing: "ERROR_EVT_MESSAGE_ID_NOT_FOUND",
 	ErrEvtUnresolvedInsert: "ERROR_EVT_UNRESOLVED_VALUE_INSERT",
+	ErrEvtUnresolvedParam:  "ERROR_EVT_UNRESOLVED_PARAMETER_INSERT",
+	ErrEvtMaxInserts:       "ERROR_EVT_MAX_INSERTS_REACHED",
 	ErrEvtMessageLocale:    "ERROR_EVT_MESSAGE_LOCALE_NOT_FOUND",
+	ErrEvtQueryChannel:     "ERROR_EVT_CANNOT_OPEN_CHANNEL_OF_QUERY",
 	ErrEvtPublisherOff:     "ERROR_EVT_PUBLISHER_DISABLED",
 	ErrMUIFileNotFound:     "ERROR_MUI_FILE_NOT_FOUND",
+	// The XPath errors of a query Windows rejects (see queryRejected).
+	syscall.Errno(15014): "ERROR_EVT_FILTER_ALREADYSCOPED",
+	syscall.Errno(15015): "ERROR_EVT_FILTER_NOTELTSET",
+	syscall.Errno(15016): "ERROR_EVT_FILTER_INVARG",
+	syscall.Errno(15017): "ERROR_EVT_FILTER_INVTEST",
+	syscall.Errno(15018): "ERROR_EVT_FILTER_INVTYPE",
+	syscall.Errno(15019): "ERROR_EVT_FILTER_PARSEERR",
+	syscall.Errno(15020): "ERROR_EVT_FILTER_UNSUPPORTEDOP",
+	syscall.Errno(15021): "ERROR_EVT_FILTER_UNEXPECTEDTOKEN",
+	syscall.Errno(15038): "ERROR_EVT_FILTER_OUT_OF_RANGE",
 }
 
 // ErrName names the Windows error in err for logs and metric labels:
@@ -131,12 +169,14 @@ type API interface {
 	// NewSignal creates the auto-reset wake-up event, initially set.
 	NewSignal() (Signal, error)
 	// Subscribe is EvtSubscribe in pull mode (no callback): channel path,
-	// query ("*" or an XPath, or a QueryList XML with an empty channel),
-	// an optional bookmark for SubscribeStartAfterBookmark.
+	// query ("*", an XPath, or a QueryList XML), an optional bookmark for
+	// SubscribeStartAfterBookmark. The channel may be given with a
+	// QueryList (it names the source's input and its lag); Windows
+	// ignores it then, and it may be empty.
 	Subscribe(sig Signal, channel, query string, bookmark Handle, flags SubscribeFlags) (Handle, error)
 	// Next is EvtNext: up to len(events) event handles into events,
-	// returning how many. ErrNoMoreItems (or ErrInvalidOperation with
-	// none returned) means nothing is waiting now.
+	// returning how many. ErrNoMoreItems (or ErrInvalidOperation or
+	// ErrTimeout with none returned) means nothing is waiting now.
 	Next(sub Handle, events []Handle) (int, error)
 	// RenderXML is EvtRender(EvtRenderEventXml), converted to UTF-8.
 	RenderXML(event Handle) ([]byte, error)
@@ -151,7 +191,11 @@ type API interface {
 	// and locale (an LCID; 0 is the system's).
 	OpenPublisherMetadata(provider string, locale uint32) (Handle, error)
 	// FormatMessage is EvtFormatMessage(EvtFormatMessageEvent): the
-	// event's message from the publisher's metadata.
+	// event's message from the publisher's metadata. On
+	// ERROR_EVT_UNRESOLVED_VALUE_INSERT, ERROR_EVT_UNRESOLVED_PARAMETER_INSERT
+	// and ERROR_EVT_MAX_INSERTS_REACHED (15029-15031) the partial message
+	// Windows wrote is returned with the error; on any other error, what
+	// was written, possibly "".
 	FormatMessage(publisher, event Handle) (string, error)
 	// LogInfo is EvtOpenLog + EvtGetLogInfo for a channel.
 	LogInfo(channel string) (LogInfo, error)

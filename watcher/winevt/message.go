@@ -28,8 +28,9 @@ const (
 const errFileNotFound = syscall.Errno(2)
 
 // messageCache renders event messages with EvtFormatMessage through one
-// publisher-metadata handle per provider, opened on first use and kept.
-// It is used by one goroutine.
+// publisher-metadata handle per provider, opened on first use and kept
+// until a transient failure (the Event Log service went away: see
+// transient) drops it. It is used by one goroutine.
 type messageCache struct {
 	api    API
 	locale uint32
@@ -66,6 +67,12 @@ func localeMissing(err error) bool {
 	return errors.Is(err, ErrEvtMessageLocale) || errors.Is(err, ErrMUIFileNotFound)
 }
 
+// partialMessage reports an error EvtFormatMessage returns with the
+// part of the message it could format.
+func partialMessage(err error) bool {
+	return errors.Is(err, ErrEvtUnresolvedInsert) || errors.Is(err, ErrEvtUnresolvedParam) || errors.Is(err, ErrEvtMaxInserts)
+}
+
 // notRegistered reports an error saying the provider has no metadata.
 func notRegistered(err error) bool {
 	return errors.Is(err, ErrEvtPublisherMissing) || errors.Is(err, ErrNotFound) || errors.Is(err, errFileNotFound)
@@ -73,7 +80,10 @@ func notRegistered(err error) bool {
 
 // format returns the message of event, from provider's metadata in the
 // cache's locale, falling back to the system's locale when the message
-// or the metadata is missing in that one.
+// or the metadata is missing in that one. A partial message (an insert
+// Windows could not resolve) is returned without error. After a
+// transient error, which format returns, the provider's metadata is
+// closed and dropped, to be opened again.
 func (m *messageCache) format(provider string, event Handle) (string, error) {
 	p, err := m.publisher(provider)
 	if err != nil {
@@ -82,14 +92,33 @@ func (m *messageCache) format(provider string, event Handle) (string, error) {
 	msg, err := m.api.FormatMessage(p.h, event)
 	if err != nil && p.hLocale != 0 && localeMissing(err) {
 		sys, serr := m.system(provider, p)
-		if serr == nil {
+		if serr != nil && transient(serr) {
+			err = serr
+		} else if serr == nil {
 			msg, err = m.api.FormatMessage(sys, event)
 		}
 	}
+	if err != nil && partialMessage(err) {
+		if msg = cleanMessage(msg); msg != "" {
+			return msg, nil
+		}
+	}
 	if err != nil {
+		if transient(err) {
+			m.drop(provider)
+		}
 		return "", fmt.Errorf("format message of %s: %s: %w", provider, ErrName(err), err)
 	}
 	return cleanMessage(msg), nil
+}
+
+// drop closes and forgets provider's metadata.
+func (m *messageCache) drop(provider string) {
+	key := strings.ToLower(provider)
+	if p := m.pubs[key]; p != nil {
+		m.closePublisher(p)
+		delete(m.pubs, key)
+	}
 }
 
 // publisher returns provider's cache entry with its metadata open.
@@ -114,6 +143,10 @@ func (m *messageCache) publisher(provider string) (*cachedPublisher, error) {
 		m.pubs[key] = p
 	}
 	h, locale, err := m.open(provider)
+	if err != nil && transient(err) {
+		delete(m.pubs, key) // not the provider's fault: opened again next time
+		return nil, err
+	}
 	if err != nil {
 		p.err, p.failedAt, p.retry = err, now, failedRetry
 		if notRegistered(err) {
@@ -147,7 +180,9 @@ func (m *messageCache) system(provider string, p *cachedPublisher) (Handle, erro
 	}
 	h, err := m.api.OpenPublisherMetadata(provider, 0)
 	if err != nil {
-		p.sysErr, p.sysAt = err, now
+		if !transient(err) {
+			p.sysErr, p.sysAt = err, now
+		}
 		return 0, err
 	}
 	p.sys, p.sysErr = h, nil

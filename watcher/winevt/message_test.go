@@ -3,6 +3,7 @@ package winevt_test
 import (
 	"fmt"
 	"slices"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -153,8 +154,8 @@ func TestMessageFailureKeepsEvent(t *testing.T) {
 		f.AddMessage("P", 0, 100, "Known.")
 		f.Append(app, events(2, "P", time.Now())...) // 101 has no message
 		f.Append(app, events(1, "P", time.Now())...)
-		f.FailNext("FormatMessage", 1, winevt.ErrRPCServerUnavail)
-		f.Fail("FormatMessage", 3, winevt.ErrEvtUnresolvedInsert)
+		f.FailNext("FormatMessage", 1, winevt.ErrEvtMessageIDMissing)
+		f.Fail("FormatMessage", 3, winevt.ErrEvtUnresolvedInsert) // with no text
 		r := start(t, f, winevt.Options{Start: winevt.StartOldest, Message: true}, nil, nil)
 		synctest.Wait()
 		if got := r.rec.records(); !slices.Equal(got, seq(1, 3)) {
@@ -237,4 +238,113 @@ func TestMessageCacheBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestMessageTransientFailureRereads: a message that cannot be
+// formatted because the service went away is not committed empty: the
+// event is read again.
+func TestMessageTransientFailureRereads(t *testing.T) {
+	for _, tc := range []struct {
+		call string
+		err  error
+	}{
+		{"FormatMessage", winevt.ErrRPCServerUnavail},
+		{"FormatMessage", syscall.Errno(1726)},         // RPC_S_CALL_FAILED
+		{"OpenPublisherMetadata", syscall.Errno(1723)}, // RPC_S_SERVER_TOO_BUSY
+	} {
+		t.Run(tc.call+" "+winevt.ErrName(tc.err), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := winevttest.New()
+				f.AddMessage("P", 0, 100, "Known.")
+				f.Append(app, events(1, "P", time.Now())...)
+				f.FailNext(tc.call, 1, tc.err)
+				r := start(t, f, winevt.Options{Start: winevt.StartOldest, Message: true, MinBackoff: time.Second}, nil, nil)
+				synctest.Wait()
+				time.Sleep(time.Second)
+				synctest.Wait()
+				if got := r.rec.messages(); !slices.Equal(got, []string{"Known."}) {
+					t.Errorf("messages = %q, want [Known.]: the event read again", got)
+				}
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// TestMessageCacheDropsFailedPublisher: a provider's cached metadata
+// whose use fails for a transient reason is closed and opened again.
+func TestMessageCacheDropsFailedPublisher(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.AddMessage("P", 0, 100, "Known.")
+		f.Append(app, events(1, "P", time.Now())...)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest, Message: true, MinBackoff: time.Second}, nil, nil)
+		synctest.Wait()
+		// The service restarted: the metadata handle is no longer valid.
+		f.FailNext("FormatMessage", 1, winevt.ErrInvalidHandle)
+		f.Append(app, events(1, "P", time.Now())...)
+		synctest.Wait()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := r.rec.messages(); !slices.Equal(got, []string{"Known.", "Known."}) {
+			t.Errorf("messages = %q", got)
+		}
+		if got := opens(f); !slices.Equal(got, []string{"P, 0", "P, 0"}) {
+			t.Errorf("OpenPublisherMetadata calls = %v, want P reopened", got)
+		}
+		if err := r.stop(); err != nil { // the first handle closed too
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestConnectionLostClearsMessageCache: after the Event Log service went
+// away, every cached publisher is opened again.
+func TestConnectionLostClearsMessageCache(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.AddMessage("P", 0, 100, "Known.")
+		f.Append(app, events(1, "P", time.Now())...)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest, Message: true, MinBackoff: time.Second}, nil, nil)
+		synctest.Wait()
+		f.FailNext("Next", 1, winevt.ErrRPCServerUnavail)
+		f.Append(app, events(1, "P", time.Now())...)
+		synctest.Wait()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := r.rec.messages(); !slices.Equal(got, []string{"Known.", "Known."}) {
+			t.Errorf("messages = %q", got)
+		}
+		if got := opens(f); !slices.Equal(got, []string{"P, 0", "P, 0"}) {
+			t.Errorf("OpenPublisherMetadata calls = %v, want P reopened", got)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestPartialMessageKept: Windows returns what it could format with
+// ERROR_EVT_UNRESOLVED_VALUE_INSERT and its kin; it is kept.
+func TestPartialMessageKept(t *testing.T) {
+	for _, e := range []error{syscall.Errno(15029), syscall.Errno(15030), syscall.Errno(15031)} {
+		t.Run(winevt.ErrName(e), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := winevttest.New()
+				f.AddPartialMessage("P", 0, 100, "Backup of %1 failed.\r\n", e)
+				f.AddPartialMessage("P", 0, 101, "", e) // nothing formatted
+				f.Append(app, events(2, "P", time.Now())...)
+				r := start(t, f, winevt.Options{Start: winevt.StartOldest, Message: true}, nil, nil)
+				synctest.Wait()
+				if got := r.rec.messages(); !slices.Equal(got, []string{"Backup of %1 failed.", ""}) {
+					t.Errorf("messages = %q", got)
+				}
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
 }

@@ -12,8 +12,10 @@ type Start uint8
 const (
 	// StartBookmark resumes after the saved bookmark; with none (the
 	// first run) it reads the events of the last Lookback, then new ones.
+	// Until a bookmark is saved, the position saved is when reading
+	// began: a restart reads the events created since then.
 	StartBookmark Start = iota
-	// StartNow ignores any saved bookmark: each start reads the events of
+	// StartNow ignores any saved position: each start reads the events of
 	// the last Lookback (none when it is 0), then new ones.
 	StartNow
 	// StartOldest resumes after the saved bookmark; with none it reads
@@ -33,12 +35,27 @@ func (s Start) String() string {
 
 // Options configure a channel source. Zero values take the defaults.
 type Options struct {
-	// Channel is the channel path, such as Microsoft-Windows-Backup.
-	// Empty when Query is a QueryList naming its own channels.
+	// Channel is the channel path, such as Microsoft-Windows-Backup. It
+	// may be given with a QueryList Query: Windows ignores it then, but it
+	// still names the source's input, the log whose lag is reported and
+	// whose record numbers are checked against the bookmark. It may be
+	// empty with a QueryList naming its own channels (no lag then).
+	//
+	// ForwardedEvents (or a QueryList reading it) is resumed from its
+	// bookmark without EvtSubscribeStrict: its bookmarks go stale, and
+	// Windows then starts after the closest record rather than failing
+	// (Beats #36020, #36309). Other channels are resumed strictly, and a
+	// bookmark no longer in the log is a possible loss.
 	Channel string
 	// Query is an XPath filter or a QueryList; "" is "*". It is only a
 	// pre-filter: rules are always evaluated on every event delivered.
 	Query string
+	// Fallback is the query subscribed with, after a warning, when
+	// Windows rejects Query as invalid (ERROR_EVT_INVALID_QUERY or
+	// another query error, such as ERROR_EVT_FILTER_TOO_COMPLEX): set it
+	// for a generated pre-filter, to "*". Empty: the error is fatal (a
+	// query the administrator wrote).
+	Fallback string
 	// Providers, when set, keeps only the events of these providers
 	// (case-insensitive), checked in Go on every event whatever Query
 	// says; the bookmark moves past the others.
@@ -48,9 +65,10 @@ type Options struct {
 	Start    Start
 	Lookback time.Duration
 	// OnStale is what to do when the saved bookmark is no longer in the
-	// log (the log was cleared or wrapped): StartOldest (default) reads
-	// what is left, StartNow skips to new events. Either way a possible
-	// loss is logged and counted.
+	// log (the log was cleared or wrapped, or its record numbers
+	// restarted) or the checkpoint cannot be read: StartOldest (default)
+	// reads what is left, StartNow reads new events only, whatever
+	// Lookback says. Either way a possible loss is logged and counted.
 	OnStale Start
 	// Batch is the EvtNext batch size: default 64, at most 1024. It is
 	// halved (down to 1) after RPC_S_INVALID_BOUND.
@@ -60,8 +78,9 @@ type Options struct {
 	// interval: events wake the source at once.
 	SafetyNet time.Duration
 	// MinBackoff and MaxBackoff bound the exponential backoff before a
-	// re-subscription after a recoverable error or a missing channel:
-	// default 5s and 1m.
+	// re-subscription after an error or a missing channel: default 5s
+	// and 1m. It starts over after a batch is committed or once the
+	// subscription has lasted SafetyNet without error.
 	MinBackoff, MaxBackoff time.Duration
 	// Message renders each event's message with EvtFormatMessage into
 	// Event.Rendering.Message when the event XML has none. It costs more
@@ -84,16 +103,20 @@ type Options struct {
 type Metrics interface {
 	// PossibleLoss counts a stale or missing bookmark: events between it
 	// and where reading resumed may not have been seen. reason is the
-	// Windows error's name.
+	// Windows error's name, "bad checkpoint" or "record numbers
+	// restarted" (a bookmark past the newest record of its log).
 	PossibleLoss(source, reason string)
 	// Resubscribe counts a re-subscription; reason is the error's name.
 	Resubscribe(source, reason string)
 	// BatchHalved reports the new batch size after RPC_S_INVALID_BOUND.
 	BatchHalved(source string, batch int)
-	// RenderFailed counts an event that could not be rendered.
+	// RenderFailed counts an event given up because it could not be
+	// rendered (after 3 reads in a row).
 	RenderFailed(source string)
 	// Lag sets how many records the log holds after the last committed
-	// one (the newest record number minus the committed record number).
+	// one (the newest record number minus the committed record number,
+	// both of the channel's own log). It is set at most every 5 s after
+	// batches, and at each safety-net wake-up.
 	Lag(source string, records uint64)
 	// State sets the source's state: "running", "waiting for channel",
 	// "backing off", "stopped".

@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -21,6 +23,14 @@ const (
 	defaultSafetyNet  = 30 * time.Second
 	defaultMinBackoff = 5 * time.Second
 	defaultMaxBackoff = time.Minute
+	// maxTries is how many times in a row an event is read when
+	// rendering it, or formatting its message for a reason that may go
+	// away, fails: then it is given up (reported as an Item with Err, or
+	// kept without its message).
+	maxTries = 3
+	// lagInterval is the least time between two lag reports after
+	// batches (each costs EvtOpenLog, EvtGetLogInfo and EvtClose).
+	lagInterval = 5 * time.Second
 )
 
 // The states a Source reports to Metrics.State.
@@ -31,9 +41,21 @@ const (
 	stateStopped        = "stopped"
 )
 
-// reasonBadCheckpoint is the PossibleLoss reason of a checkpoint that
-// cannot be resumed from.
-const reasonBadCheckpoint = "bad checkpoint"
+// The PossibleLoss reasons that are not a Windows error's name.
+const (
+	// reasonBadCheckpoint is a checkpoint that cannot be resumed from.
+	reasonBadCheckpoint = "bad checkpoint"
+	// reasonRenumbered is a bookmark past the newest record of its log.
+	reasonRenumbered = "record numbers restarted"
+)
+
+// forwardedChannel is the channel Windows Event Forwarding writes to by
+// default. Its events keep the record numbers of the machines that
+// logged them, and its bookmarks go stale (Beats #36020).
+const forwardedChannel = "ForwardedEvents"
+
+// forwardedPathRE finds ForwardedEvents among the paths of a QueryList.
+var forwardedPathRE = regexp.MustCompile(`(?i)Path\s*=\s*["']\s*` + forwardedChannel + `\s*["']`)
 
 // Source is a live Windows event log channel (or a QueryList over
 // several) read through a pull subscription. It implements
@@ -45,31 +67,45 @@ const reasonBadCheckpoint = "bad checkpoint"
 // interval. Each batch's events are rendered as XML, decoded, filtered by
 // Providers and by the start's Lookback, and emitted with a checkpoint
 // holding the bookmark of the batch's last event, skipped ones included.
-// The position resumed from after an error or a restart is always the
-// last checkpoint emit accepted, so no event is lost; an event may be
-// emitted again after an error.
+// Before it has a bookmark, the source commits when it began reading (see
+// sourceCheckpoint), so that a restart reads the events logged while it
+// was down. The position resumed from after an error or a restart is
+// always the last checkpoint emit accepted, so no event is lost; an event
+// may be emitted again after an error.
 //
 // Windows' failures are handled as Winlogbeat and Datadog learnt to:
-//   - a saved bookmark no longer in the log (cleared or wrapped) is
-//     counted as a possible loss and logged, then reading starts as
-//     OnStale says;
+//   - a saved bookmark no longer in the log (cleared or wrapped), or past
+//     the newest record of a log whose numbering restarted, is counted as
+//     a possible loss and logged, then reading starts as OnStale says.
+//     ForwardedEvents is resumed without EvtSubscribeStrict (its
+//     bookmarks go stale: Windows starts after the closest record);
 //   - RPC_S_INVALID_BOUND (a batch too big) re-subscribes from the last
 //     committed bookmark with half the batch (down to 1; it does not
 //     grow back);
-//   - ERROR_EVT_QUERY_RESULT_STALE while reading re-subscribes from the
-//     last committed bookmark;
+//   - a stale result while reading (ERROR_EVT_QUERY_RESULT_STALE,
+//     ERROR_EVT_QUERY_RESULT_INVALID_POSITION, ERROR_NOT_FOUND) and
+//     ERROR_INVALID_OPERATION after events were returned re-subscribe
+//     from the last committed bookmark at once, then after a backoff if
+//     it happens again before anything is committed;
 //   - a missing channel is waited for, re-subscribing with exponential
 //     backoff (MinBackoff to MaxBackoff), and so are a restarting Event
-//     Log service and the other recoverable errors;
-//   - a record that cannot be rendered is reported as an Item with Err
-//     and skipped, so that it cannot block the channel (but a batch
-//     whose rendering fails because the service went away is read
-//     again);
-//   - a message that cannot be formatted leaves the event's message
-//     empty; the event is kept.
+//     Log service and any other error while reading. The backoff starts
+//     over after a batch is committed or after the subscription has
+//     lasted SafetyNet without error;
+//   - an event that cannot be rendered, or whose message cannot be
+//     formatted for a reason that may go away (the service restarting),
+//     is read again from the committed bookmark after a backoff, the
+//     events before it committed first; after maxTries failures in a row
+//     it is given up: reported as an Item with Err and skipped, so that
+//     it cannot block the channel, or kept without its message;
+//   - a message that cannot be formatted otherwise leaves the event's
+//     message empty (but a partial message is kept); the event is kept;
+//   - a query Windows rejects is replaced by Options.Fallback, if any.
 //
-// Any other error, such as an invalid query or access denied, ends Run
-// with an error naming the channel and the Windows error.
+// Only errors that cannot go away end Run, with an error naming the
+// channel and the Windows error: at subscribe time, an invalid query
+// (without Fallback), access denied or an invalid channel path; and
+// emit's.
 type Source struct {
 	name      string
 	api       API
@@ -80,6 +116,9 @@ type Source struct {
 	log       *zap.Logger
 	met       Metrics
 	now       func() time.Time
+	// forwarded is a source reading ForwardedEvents: resumed without
+	// Strict, its numbering not checked.
+	forwarded bool
 }
 
 var _ watcher.Source = (*Source)(nil)
@@ -120,6 +159,7 @@ func New(name string, api API, opts Options) *Source {
 			s.providers = append(s.providers, p)
 		}
 	}
+	s.forwarded = strings.EqualFold(opts.Channel, forwardedChannel) || forwardedPathRE.MatchString(opts.Query)
 	return s
 }
 
@@ -134,6 +174,7 @@ func (s *Source) Run(ctx context.Context, checkpoints map[string][]byte, emit wa
 	r := &sourceRun{
 		Source:  s,
 		emit:    emit,
+		query:   s.opts.Query,
 		batch:   s.opts.Batch,
 		handles: make([]Handle, s.opts.Batch),
 		events:  make([]watcher.Event, s.opts.Batch),
@@ -161,6 +202,12 @@ func (s *Source) Run(ctx context.Context, checkpoints map[string][]byte, emit wa
 			if !ok {
 				continue
 			}
+			if err := r.saveSince(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
 		} else {
 			woke, err := r.sig.Wait(ctx, s.opts.SafetyNet)
 			if ctx.Err() != nil {
@@ -170,7 +217,10 @@ func (s *Source) Run(ctx context.Context, checkpoints map[string][]byte, emit wa
 				return fmt.Errorf("wait for events of %s: %s: %w", s.what, ErrName(err), err)
 			}
 			if !woke {
-				r.reportLag()
+				// The subscription has lasted a safety-net interval
+				// without error.
+				r.steady()
+				r.reportLag(true)
 			}
 		}
 		if err := r.drain(ctx); err != nil {
@@ -187,11 +237,12 @@ func (s *Source) Run(ctx context.Context, checkpoints map[string][]byte, emit wa
 // sourceRun is the state of one Run.
 type sourceRun struct {
 	*Source
-	emit watcher.Emit
-	sig  Signal
-	sub  Handle
-	bm   Handle // at the committed position, but while a batch is processed
-	msgs *messageCache
+	emit  watcher.Emit
+	query string // Options.Query, or Options.Fallback once it was rejected
+	sig   Signal
+	sub   Handle
+	bm    Handle // at the committed position, but while a batch is processed
+	msgs  *messageCache
 
 	batch   int
 	handles []Handle
@@ -200,7 +251,8 @@ type sourceRun struct {
 
 	// bookmark and record are the committed position: the last
 	// checkpoint emit returned nil for, or the one Run resumed from.
-	// bookmark is "" when there is none.
+	// bookmark is "" when there is none; record is the bookmarked
+	// event's record number in the channel's log, 0 when unknown.
 	bookmark string
 	record   uint64
 	// Without a bookmark, future subscribes to future events; otherwise
@@ -208,14 +260,22 @@ type sourceRun struct {
 	// before since.
 	future bool
 	since  time.Time
+	// sinceDue is set when the position without a bookmark (since) is to
+	// be committed once subscribed: it is not what a restart without a
+	// checkpoint would do, or a saved checkpoint is to be replaced.
+	sinceDue bool
 	// cutoff, when set, skips the events created before it, until the
 	// subscription has caught up with the log.
 	cutoff time.Time
 
 	state        string
 	delay        time.Duration // before the next subscription
-	backoff      time.Duration // the last backoff; 0 after progress
-	staleRetried bool          // re-subscribed after a stale read without progress since
+	backoff      time.Duration // the last backoff; 0 after steady
+	quickRetried bool          // re-subscribed at once, without a backoff, and not steady since
+	// tries counts the failures in a row to render the first event after
+	// the committed position (or to format its message).
+	tries int
+	lagAt time.Time // the last lag report
 }
 
 // opError is an API call's failure while reading.
@@ -226,6 +286,9 @@ type opError struct {
 
 func (e *opError) Error() string { return e.op + ": " + e.err.Error() }
 func (e *opError) Unwrap() error { return e.err }
+
+// opRead is the op of EvtNext's errors.
+const opRead = "read events of"
 
 // emitError is emit's failure.
 type emitError struct{ err error }
@@ -244,6 +307,18 @@ func (r *sourceRun) startFresh(start Start, now time.Time) {
 	default:
 		r.future, r.since = true, now
 	}
+	r.sinceDue = !r.since.IsZero()
+}
+
+// startAfterLoss sets where to read from after the saved position was
+// lost, as Options.OnStale says: the oldest record, or new events only
+// (whatever the Lookback).
+func (r *sourceRun) startAfterLoss(now time.Time) {
+	r.future, r.since, r.cutoff = false, time.Time{}, time.Time{}
+	if r.onStale() == StartNow {
+		r.future, r.since = true, now
+	}
+	r.sinceDue = true // the lost position is replaced
 }
 
 // restore resumes from the saved checkpoint, if any.
@@ -253,26 +328,33 @@ func (r *sourceRun) restore(data []byte) {
 	if len(data) == 0 {
 		return
 	}
+	r.sinceDue = true // the saved checkpoint is replaced unless resumed from
 	if r.opts.Start == StartNow {
 		r.log.Info("start is now: the saved bookmark is ignored")
 		return
 	}
-	cp, err := decodeCheckpoint(data)
+	cp, since, err := decodeCheckpoint(data)
 	if err == nil && cp.Channel != "" && r.opts.Channel != "" && !strings.EqualFold(cp.Channel, r.opts.Channel) {
 		r.log.Warn("the saved bookmark is for another channel: ignored", zap.String("bookmark_channel", cp.Channel))
+		return
+	}
+	if err == nil && cp.Bookmark == "" {
+		// Saved before any bookmark: read what came since.
+		r.future, r.since, r.sinceDue = false, since, false
 		return
 	}
 	if err == nil {
 		var bm Handle
 		if bm, err = r.api.CreateBookmark(cp.Bookmark); err == nil {
-			r.bm, r.bookmark, r.record = bm, cp.Bookmark, cp.Record
+			r.bm, r.bookmark, r.record = bm, cp.Bookmark, r.recordOf(cp.Bookmark, cp.Record)
+			r.sinceDue = false
 			return
 		}
 	}
 	r.log.Warn("bad checkpoint: events since it may have been missed",
 		zap.String("on_stale_bookmark", r.onStale().String()), zap.Error(err))
 	r.met.PossibleLoss(r.name, reasonBadCheckpoint)
-	r.startFresh(r.onStale(), now)
+	r.startAfterLoss(now)
 }
 
 func (r *sourceRun) onStale() Start {
@@ -282,9 +364,26 @@ func (r *sourceRun) onStale() Start {
 	return StartOldest
 }
 
+// recordOf returns the record number a bookmark's XML gives for the
+// channel (its current entry's for a QueryList), or fallback.
+func (r *sourceRun) recordOf(bookmark string, fallback uint64) uint64 {
+	if r.opts.Channel != "" {
+		if n, ok := bookmarkRecord(bookmark, r.opts.Channel); ok {
+			return n
+		}
+	}
+	if n, ok := bookmarkRecord(bookmark, ""); ok {
+		return n
+	}
+	return fallback
+}
+
 // subscribe subscribes from the committed position. It returns false
 // with r.delay set when it is to be retried.
 func (r *sourceRun) subscribe() (bool, error) {
+	if r.bookmark != "" && r.renumbered() {
+		r.stale(reasonRenumbered, nil)
+	}
 	if r.bm == 0 {
 		bm, err := r.api.CreateBookmark(r.bookmark)
 		if err != nil {
@@ -296,16 +395,28 @@ func (r *sourceRun) subscribe() (bool, error) {
 	var bm Handle
 	switch {
 	case r.bookmark != "":
-		flags, bm = SubscribeStartAfterBookmark|SubscribeStrict, r.bm
+		flags, bm = SubscribeStartAfterBookmark, r.bm
+		if !r.forwarded {
+			flags |= SubscribeStrict
+		}
 	case r.future:
 		flags = SubscribeToFutureEvents
 	default:
 		flags = SubscribeStartAtOldestRecord
 	}
-	sub, err := r.api.Subscribe(r.sig, r.opts.Channel, r.opts.Query, bm, flags)
+	sub, err := r.api.Subscribe(r.sig, r.opts.Channel, r.query, bm, flags)
 	if err != nil {
 		if bm != 0 && staleBookmark(err) {
-			r.stale(err)
+			r.stale(ErrName(err), err)
+			return false, nil
+		}
+		if queryRejected(err) && r.opts.Fallback != "" && r.query != r.opts.Fallback {
+			r.log.Warn("the query was rejected as invalid: subscribing with the fallback query",
+				zap.String("query", r.query), zap.String("fallback", r.opts.Fallback),
+				zap.String("reason", ErrName(err)), zap.Error(err))
+			r.met.Resubscribe(r.name, ErrName(err))
+			r.query = r.opts.Fallback
+			r.delay = 0
 			return false, nil
 		}
 		return r.subscribeFailed("subscribe to", err)
@@ -326,6 +437,42 @@ func (r *sourceRun) subscribe() (bool, error) {
 	return true, nil
 }
 
+// renumbered reports a committed bookmark past the newest record of the
+// channel's log: the log was cleared and its record numbers restarted
+// (Windows may do so), and the bookmark could otherwise be "found" in the
+// new log once it has grown, skipping its first records. It is checked
+// for a named channel but ForwardedEvents; an empty log, or one whose
+// information cannot be read, is left to EvtSubscribe.
+func (r *sourceRun) renumbered() bool {
+	if r.opts.Channel == "" || r.forwarded {
+		return false
+	}
+	rec, ok := bookmarkRecord(r.bookmark, r.opts.Channel)
+	if !ok {
+		return false
+	}
+	info, err := r.api.LogInfo(r.opts.Channel)
+	if err != nil {
+		r.log.Debug("log info not read", zap.Error(err))
+		return false
+	}
+	return info.Records > 0 && info.Newest() < rec
+}
+
+// saveSince commits, while there is no bookmark, where reading began
+// when r.sinceDue says so (see sourceCheckpoint).
+func (r *sourceRun) saveSince(ctx context.Context) error {
+	if r.bookmark != "" || !r.sinceDue {
+		return nil
+	}
+	data := sinceCheckpoint(r.since, r.opts.Channel)
+	if err := r.emit(ctx, r.items[:0], watcher.Checkpoint{Data: data}); err != nil {
+		return err
+	}
+	r.sinceDue = false
+	return nil
+}
+
 func describeStart(flags SubscribeFlags, record uint64, since time.Time) string {
 	switch {
 	case flags&^SubscribeStrict == SubscribeStartAfterBookmark:
@@ -339,15 +486,20 @@ func describeStart(flags SubscribeFlags, record uint64, since time.Time) string 
 }
 
 // staleBookmark reports a Strict subscription's error for a bookmark no
-// longer in the log.
+// longer in the log, or EvtNext's for a result set that went stale.
 func staleBookmark(err error) bool {
 	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrEvtQueryStale) || errors.Is(err, ErrEvtInvalidPosition)
 }
 
-// recoverable reports the errors after which the subscription is made
-// again, after a backoff: the Event Log service restarting, mostly.
-func recoverable(err error) bool {
-	for _, e := range [...]error{ErrRPCServerUnavail, ErrRPCCallCancelled, ErrInvalidHandle, ErrEvtPublisherOff, ErrEvtQueryStale} {
+// transient reports the errors of the Event Log service going away or
+// being short of something, rather than of one record: what failed is
+// tried again, and handles opened before (publisher metadata) are
+// dropped.
+func transient(err error) bool {
+	for _, e := range [...]error{
+		ErrRPCServerUnavail, ErrRPCServerTooBusy, ErrRPCCallFailed, ErrRPCCallFailedDNE, ErrRPCCallCancelled,
+		ErrInvalidHandle, ErrOutOfMemory, ErrNotEnoughMemory, ErrTimeout,
+	} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -355,34 +507,52 @@ func recoverable(err error) bool {
 	return false
 }
 
-// connectionLost reports a failure of the Event Log service or of the
-// subscription rather than of one record: rendering the batch is given
-// up, to be read again from the committed bookmark.
-func connectionLost(err error) bool {
-	return errors.Is(err, ErrRPCServerUnavail) || errors.Is(err, ErrRPCCallCancelled) || errors.Is(err, ErrInvalidHandle)
+// queryRejected reports Windows refusing the query: invalid, or an XPath
+// it cannot evaluate (the ERROR_EVT_FILTER_ errors).
+func queryRejected(err error) bool {
+	var e syscall.Errno
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e == ErrEvtInvalidQuery || (e >= 15014 && e <= 15021) || e == ErrEvtFilterTooComplex || e == 15038
 }
 
-// stale applies OnStale after the committed bookmark was not found.
-func (r *sourceRun) stale(err error) {
-	reason := ErrName(err)
+// permanent reports the errors at subscribe time that retrying cannot
+// cure: the query, the channel path, the right to read it. An error that
+// is no Windows error is one too (a string Windows cannot take).
+func permanent(err error) bool {
+	var e syscall.Errno
+	if !errors.As(err, &e) {
+		return true
+	}
+	return e == ErrAccessDenied || e == ErrEvtInvalidChannel || e == ErrEvtDirectChannel || queryRejected(err)
+}
+
+// stale applies OnStale after the committed bookmark was found stale,
+// for reason (the Windows error err's name, or reasonRenumbered with a
+// nil err).
+func (r *sourceRun) stale(reason string, err error) {
 	r.met.PossibleLoss(r.name, reason)
-	r.log.Warn("the saved bookmark is no longer in the log (cleared or wrapped): events since it may have been missed",
-		zap.Uint64("record", r.record), zap.String("reason", reason),
-		zap.String("on_stale_bookmark", r.onStale().String()), zap.Error(err))
-	r.bookmark = ""
+	fields := []zap.Field{zap.Uint64("record", r.record), zap.String("reason", reason),
+		zap.String("on_stale_bookmark", r.onStale().String())}
+	if err != nil {
+		fields = append(fields, zap.Error(err))
+	}
+	r.log.Warn("the saved bookmark is no longer in the log (cleared or wrapped): events since it may have been missed", fields...)
+	r.bookmark, r.record, r.tries = "", 0, 0
 	r.closeBookmark()
-	r.startFresh(r.onStale(), r.now())
+	r.startAfterLoss(r.now())
 	r.delay = 0
 }
 
 func (r *sourceRun) subscribeFailed(op string, err error) (bool, error) {
 	switch {
-	case errors.Is(err, ErrEvtChannelNotFound):
+	case errors.Is(err, ErrEvtChannelNotFound) || errors.Is(err, ErrEvtQueryChannel):
 		r.retry(stateWaitingChannel, err)
-	case recoverable(err):
-		r.retry(stateBackingOff, err)
-	default:
+	case permanent(err):
 		return false, fmt.Errorf("%s %s: %s: %w", op, r.what, ErrName(err), err)
+	default:
+		r.retry(stateBackingOff, err)
 	}
 	return false, nil
 }
@@ -398,10 +568,13 @@ func (r *sourceRun) retry(state string, err error) {
 	r.setState(state, err)
 }
 
-// progress resets the backoff after events were read.
-func (r *sourceRun) progress() {
+// steady resets the backoff: a batch was committed, or the subscription
+// has lasted a safety-net interval without error. (Reading nothing
+// proves nothing: a failure that comes back after each subscription must
+// back off more each time.)
+func (r *sourceRun) steady() {
 	r.backoff = 0
-	r.staleRetried = false
+	r.quickRetried = false
 }
 
 func (r *sourceRun) setState(state string, err error) {
@@ -451,11 +624,11 @@ func (r *sourceRun) drain(ctx context.Context) error {
 		n = max(0, min(n, len(hs)))
 		if err != nil {
 			r.closeEvents(hs[:n])
-			if n == 0 && (errors.Is(err, ErrNoMoreItems) || errors.Is(err, ErrInvalidOperation)) {
+			if n == 0 && (errors.Is(err, ErrNoMoreItems) || errors.Is(err, ErrInvalidOperation) || errors.Is(err, ErrTimeout)) {
 				r.caughtUp()
 				return nil
 			}
-			return &opError{"read events of", err}
+			return &opError{opRead, err}
 		}
 		if n == 0 {
 			r.caughtUp()
@@ -470,7 +643,6 @@ func (r *sourceRun) drain(ctx context.Context) error {
 // caughtUp notes that the subscription has read all there is.
 func (r *sourceRun) caughtUp() {
 	r.cutoff = time.Time{}
-	r.progress()
 }
 
 // process renders, decodes and emits one batch, with the bookmark of its
@@ -482,16 +654,17 @@ func (r *sourceRun) process(ctx context.Context, hs []Handle) error {
 	prev = r.record
 	for i, h := range hs {
 		ev := &r.events[i]
+		before := rec // the record ID of the event before this one
 		raw, err := r.api.RenderXML(h)
-		if err != nil && connectionLost(err) {
-			// Not this record's fault: the batch is read again.
-			return &opError{"render the events of", err}
-		}
 		if err != nil {
+			if err := r.eventFailed(ctx, hs[:i], items, before, "render the events of", err); err != nil {
+				return err
+			}
 			r.met.RenderFailed(r.name)
 			var where string
 			rec, where = r.locate(h, prev)
-			r.log.Debug("event not rendered: skipped", zap.String("where", where), zap.Error(err))
+			r.log.Warn("event not rendered: skipped", zap.String("where", where), zap.Int("tries", maxTries),
+				zap.String("reason", ErrName(err)), zap.Error(err))
 			items = append(items, watcher.Item{Input: r.input, Where: where,
 				Err: fmt.Errorf("render an event of %s (%s): %s: %w", r.what, where, ErrName(err), err)})
 			prev = max(prev, rec)
@@ -513,7 +686,15 @@ func (r *sourceRun) process(ctx context.Context, hs []Handle) error {
 			continue
 		}
 		if r.msgs != nil && ev.Rendering.Message == "" && ev.Provider.Name != "" {
-			if msg, err := r.msgs.format(ev.Provider.Name, h); err != nil {
+			msg, err := r.msgs.format(ev.Provider.Name, h)
+			if err != nil && transient(err) {
+				if err := r.eventFailed(ctx, hs[:i], items, before, "format the messages of", err); err != nil {
+					return err
+				}
+				r.log.Warn("message not formatted: the event is kept without it", zap.Uint64("record", rec),
+					zap.Int("tries", maxTries), zap.String("reason", ErrName(err)), zap.Error(err))
+			}
+			if err != nil {
 				r.log.Debug("message not formatted", zap.Uint64("record", rec), zap.Error(err))
 			} else {
 				ev.Rendering.Message = msg
@@ -521,20 +702,43 @@ func (r *sourceRun) process(ctx context.Context, hs []Handle) error {
 		}
 		items = append(items, watcher.Item{Event: ev, Input: r.input, Where: fmt.Sprintf("record %d", rec)})
 	}
-	if err := r.api.UpdateBookmark(r.bm, hs[len(hs)-1]); err != nil {
+	return r.commit(ctx, hs[len(hs)-1], items, rec)
+}
+
+// eventFailed handles a failure, which may not be the event's fault, to
+// render the event after the batch's events done (or to format its
+// message). The events done are committed first (with their items and
+// the last one's record ID rec), so that the failing event comes first
+// when read again. It returns the error that has it read again from the
+// committed position, after a backoff, or nil when it has failed
+// maxTries times in a row: it is then given up.
+func (r *sourceRun) eventFailed(ctx context.Context, done []Handle, items []watcher.Item, rec uint64, op string, err error) error {
+	if len(done) > 0 {
+		if err := r.commit(ctx, done[len(done)-1], items, rec); err != nil {
+			return err
+		}
+	}
+	r.tries++
+	if r.tries < maxTries {
+		return &opError{op, err}
+	}
+	return nil
+}
+
+// commit emits items with the bookmark moved to last, the event after
+// which reading is to resume (rec is its record ID, 0 when unknown), and
+// makes that the committed position.
+func (r *sourceRun) commit(ctx context.Context, last Handle, items []watcher.Item, rec uint64) error {
+	if err := r.api.UpdateBookmark(r.bm, last); err != nil {
 		return &opError{"update the bookmark of", err}
 	}
 	bm, err := r.api.RenderBookmark(r.bm)
 	if err != nil {
 		return &opError{"render the bookmark of", err}
 	}
-	if rec == 0 {
-		if n, ok := bookmarkRecord(bm); ok {
-			rec = n
-		} else {
-			rec = r.record
-		}
-	}
+	// The bookmark's record number, not the event's: a forwarded event
+	// keeps the one it had on the machine that logged it.
+	rec = r.recordOf(bm, cmp.Or(rec, r.record))
 	data := encodeCheckpoint(sourceCheckpoint{Bookmark: bm, Record: rec, Channel: r.opts.Channel})
 	err = r.emit(ctx, items, watcher.Checkpoint{Data: data})
 	clear(items)
@@ -542,8 +746,10 @@ func (r *sourceRun) process(ctx context.Context, hs []Handle) error {
 		return &emitError{err}
 	}
 	r.bookmark, r.record = bm, rec
-	r.progress()
-	r.reportLag()
+	r.tries = 0
+	r.sinceDue = false
+	r.steady()
+	r.reportLag(false)
 	return nil
 }
 
@@ -552,7 +758,7 @@ func (r *sourceRun) process(ctx context.Context, hs []Handle) error {
 func (r *sourceRun) locate(h Handle, prev uint64) (uint64, string) {
 	if r.api.UpdateBookmark(r.bm, h) == nil {
 		if xml, err := r.api.RenderBookmark(r.bm); err == nil {
-			if n, ok := bookmarkRecord(xml); ok {
+			if n, ok := bookmarkRecord(xml, ""); ok {
 				return n, fmt.Sprintf("record %d", n)
 			}
 		}
@@ -581,59 +787,66 @@ func (r *sourceRun) skip(ev *watcher.Event) bool {
 }
 
 // readFailed handles an error of drain: it closes the subscription and
-// sets when to re-subscribe from the committed position, or returns the
-// error that ends Run.
+// sets when to re-subscribe from the committed position. Only emit's
+// error ends Run.
 func (r *sourceRun) readFailed(err error) error {
 	var ee *emitError
 	if errors.As(err, &ee) {
 		return ee.err
 	}
-	op := "read events of"
+	op := opRead
 	var oe *opError
 	if errors.As(err, &oe) {
 		op, err = oe.op, oe.err
 	}
 	r.closeSub()
 	r.closeBookmark()
+	if r.msgs != nil && transient(err) {
+		// The service went away: the metadata handles went with it.
+		r.msgs.close()
+	}
 	reason := ErrName(err)
+	r.met.Resubscribe(r.name, reason)
+	described := fmt.Errorf("%s %s: %w", op, r.what, err)
 	switch {
-	case errors.Is(err, ErrRPCInvalidBound) || (oe != nil && oe.op == "read events of" && errors.Is(err, ErrInvalidOperation)):
-		r.met.Resubscribe(r.name, reason)
+	case errors.Is(err, ErrRPCInvalidBound):
 		if r.batch == 1 {
-			r.retry(stateBackingOff, err)
+			r.retry(stateBackingOff, described)
 			break
 		}
 		r.batch = max(1, r.batch/2)
 		r.met.BatchHalved(r.name, r.batch)
 		r.log.Warn("batch too big: re-subscribing from the last committed bookmark with half the batch",
 			zap.Int("batch", r.batch), zap.String("reason", reason))
-	case errors.Is(err, ErrEvtQueryStale):
-		r.met.Resubscribe(r.name, reason)
-		if r.staleRetried {
-			r.retry(stateBackingOff, err)
+	case staleBookmark(err) || (op == opRead && errors.Is(err, ErrInvalidOperation)):
+		if r.quickRetried {
+			r.retry(stateBackingOff, described)
 			break
 		}
-		r.staleRetried = true
-		r.log.Warn("subscription went stale: re-subscribing from the last committed bookmark", zap.Uint64("record", r.record))
+		r.quickRetried = true
+		r.log.Warn("subscription went stale: re-subscribing from the last committed bookmark",
+			zap.Uint64("record", r.record), zap.String("reason", reason))
 	case errors.Is(err, ErrEvtChannelNotFound):
-		r.met.Resubscribe(r.name, reason)
-		r.retry(stateWaitingChannel, err)
-	case recoverable(err) || errors.Is(err, ErrInvalidParameter):
-		r.met.Resubscribe(r.name, reason)
-		r.retry(stateBackingOff, err)
+		r.retry(stateWaitingChannel, described)
 	default:
-		return fmt.Errorf("%s %s: %s: %w", op, r.what, reason, err)
+		r.retry(stateBackingOff, described)
 	}
 	return nil
 }
 
 // reportLag sets the lag metric: the records the log holds after the
 // committed one. With a Query that filters, the records it filtered out
-// after the last committed event count too.
-func (r *sourceRun) reportLag() {
+// after the last committed event count too. After a batch it is done at
+// most every lagInterval; force is for the safety-net wake-ups.
+func (r *sourceRun) reportLag(force bool) {
 	if r.opts.Channel == "" || r.record == 0 {
 		return
 	}
+	now := r.now()
+	if !force && !r.lagAt.IsZero() && now.Sub(r.lagAt) < lagInterval {
+		return
+	}
+	r.lagAt = now
 	info, err := r.api.LogInfo(r.opts.Channel)
 	if err != nil {
 		r.log.Debug("log info not read", zap.Error(err))

@@ -46,8 +46,8 @@ func TestBacklogThenLive(t *testing.T) {
 				t.Errorf("checkpoint %d = %+v, want record %d", i, c, want)
 			}
 		}
-		if m := r.met.get(); !slices.Equal(m.lag, []uint64{15, 5, 0}) {
-			t.Errorf("lag = %v, want [15 5 0]", m.lag)
+		if m := r.met.get(); !slices.Equal(m.lag, []uint64{15}) {
+			t.Errorf("lag = %v, want [15] (at most every 5s)", m.lag)
 		}
 
 		// Idle: no polling before the safety net.
@@ -63,6 +63,9 @@ func TestBacklogThenLive(t *testing.T) {
 		synctest.Wait()
 		if got := r.rec.records(); !slices.Equal(got, seq(1, 28)) {
 			t.Fatalf("live: got records %v", got)
+		}
+		if m := r.met.get(); !slices.Equal(m.lag, []uint64{15, 0}) {
+			t.Errorf("lag = %v, want [15 0]", m.lag)
 		}
 		it := r.rec.all()[27]
 		if it.Input != app || it.Where != "record 28" || it.Provider != "P" {
@@ -460,7 +463,7 @@ func TestChannelRemovedWhileReading(t *testing.T) {
 			t.Fatalf("got records %v", got)
 		}
 		m := r.met.get()
-		if !slices.Equal(m.resubs, []string{"ERROR_EVT_CHANNEL_NOT_FOUND"}) || !slices.Equal(m.loss, []string{"ERROR_NOT_FOUND"}) {
+		if !slices.Equal(m.resubs, []string{"ERROR_EVT_CHANNEL_NOT_FOUND"}) || !slices.Equal(m.loss, []string{"record numbers restarted"}) {
 			t.Errorf("metrics = %+v", m)
 		}
 		if err := r.stop(); err != nil {
@@ -539,9 +542,11 @@ func TestFatalErrors(t *testing.T) {
 		want       string
 	}{
 		{"invalid query", "Subscribe", winevt.ErrEvtInvalidQuery, `subscribe to channel "Application": ERROR_EVT_INVALID_QUERY`},
-		{"access denied at subscribe", "Subscribe", syscall.Errno(5), `subscribe to channel "Application": error 5`},
-		{"access denied while reading", "Next", syscall.Errno(5), `read events of channel "Application": error 5`},
-		{"signal", "NewSignal", syscall.Errno(8), `create the signal of channel "Application": error 8`},
+		{"access denied at subscribe", "Subscribe", syscall.Errno(5), `subscribe to channel "Application": ERROR_ACCESS_DENIED`},
+		{"invalid channel path", "Subscribe", syscall.Errno(15000), `subscribe to channel "Application": ERROR_EVT_INVALID_CHANNEL_PATH`},
+		{"direct channel", "Subscribe", syscall.Errno(15009), `subscribe to channel "Application": ERROR_EVT_SUBSCRIPTION_TO_DIRECT_CHANNEL`},
+		{"filter too complex", "Subscribe", syscall.Errno(15026), `subscribe to channel "Application": ERROR_EVT_FILTER_TOO_COMPLEX`},
+		{"signal", "NewSignal", syscall.Errno(8), `create the signal of channel "Application": ERROR_NOT_ENOUGH_MEMORY`},
 		{"wait", "Wait", winevt.ErrInvalidHandle, `wait for events of channel "Application": ERROR_INVALID_HANDLE`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -565,7 +570,9 @@ func TestRenderFailure(t *testing.T) {
 		f.Append(app, events(5, "P", time.Now())...)
 		f.FailRender(app, 3, winevt.ErrInvalidParameter)
 		f.FailRender(app, 5, winevt.ErrInsufficientBuffer) // the batch's last
-		r := start(t, f, winevt.Options{Start: winevt.StartOldest}, nil, nil)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest, MinBackoff: time.Second}, nil, nil)
+		synctest.Wait()
+		time.Sleep(time.Minute) // each is read 3 times, with a backoff
 		synctest.Wait()
 		items := r.rec.all()
 		if len(items) != 5 {
@@ -589,9 +596,13 @@ func TestRenderFailure(t *testing.T) {
 		if !errors.Is(items[2].Err, winevt.ErrInvalidParameter) {
 			t.Errorf("item 3 error = %v", items[2].Err)
 		}
+		// Committed before each: at 2, at 4 (with 3's error), at 5.
 		cps := r.rec.checkpoints()
-		if len(cps) != 1 || cps[0].Record != 5 || cps[0].Bookmark != winevttest.BookmarkXML(app, 5) {
-			t.Errorf("checkpoints = %+v, want one past record 5", cps)
+		if len(cps) != 3 || cps[0].Record != 2 || cps[1].Record != 4 || cps[1].Items != 2 || cps[2].Record != 5 || cps[2].Bookmark != winevttest.BookmarkXML(app, 5) {
+			t.Errorf("checkpoints = %+v, want at 2, 4, 5", cps)
+		}
+		if n, m := renderCalls(f, 3), renderCalls(f, 5); n != 3 || m != 3 {
+			t.Errorf("records 3 and 5 rendered %d and %d times, want 3", n, m)
 		}
 		if m := r.met.get(); m.render != 2 {
 			t.Errorf("render failures = %d, want 2", m.render)
@@ -625,7 +636,8 @@ func TestRenderFailsServiceGone(t *testing.T) {
 		if m.render != 0 || !slices.Equal(m.resubs, []string{"RPC_S_SERVER_UNAVAILABLE"}) {
 			t.Errorf("metrics = %+v", m)
 		}
-		if subs := f.Subscribes(); len(subs) != 2 || subs[1].Record != 10 {
+		// Records 11 and 12 were committed before the failing one.
+		if subs := f.Subscribes(); len(subs) != 2 || subs[1].Record != 12 {
 			t.Errorf("subscriptions = %+v", subs)
 		}
 		if err := r.stop(); err != nil {
@@ -1027,6 +1039,7 @@ type emitted struct {
 // savedCP is a checkpoint as emitted.
 type savedCP struct {
 	Bookmark string `json:"bookmark"`
+	Since    string `json:"since"`
 	Record   uint64 `json:"record"`
 	Channel  string `json:"channel"`
 	Key      string `json:"-"`
@@ -1324,8 +1337,13 @@ func TestInvalidOperationWithEvents(t *testing.T) {
 		if got := rec.records(); !slices.Equal(got, seq(1, 30)) {
 			t.Errorf("got records %v", got)
 		}
-		if m := met.get(); !slices.Equal(m.halved, []int{5}) || !slices.Equal(m.resubs, []string{"ERROR_INVALID_OPERATION"}) {
+		// Re-subscribed at once from the committed bookmark, the batch
+		// kept: only RPC_S_INVALID_BOUND halves it.
+		if m := met.get(); len(m.halved) != 0 || !slices.Equal(m.resubs, []string{"ERROR_INVALID_OPERATION"}) {
 			t.Errorf("metrics = %+v", m)
+		}
+		if subs := f.Subscribes(); len(subs) != 2 || subs[1].Record != 10 {
+			t.Errorf("subscriptions = %+v, want the second after record 10", subs)
 		}
 		if f.Open() != 0 {
 			t.Errorf("handles left open: %v", f.OpenHandles())
@@ -1357,4 +1375,624 @@ func TestBatchBounds(t *testing.T) {
 			})
 		})
 	}
+}
+
+// Review fixes.
+
+// TestReadErrorsNeverEndRun: no error while reading ends Run: a stale
+// one re-subscribes from the committed bookmark at once, any other after
+// a backoff.
+func TestReadErrorsNeverEndRun(t *testing.T) {
+	for _, tc := range []struct {
+		err   error
+		stale bool
+	}{
+		{syscall.Errno(15012), true}, // ERROR_EVT_QUERY_RESULT_INVALID_POSITION
+		{syscall.Errno(1168), true},  // ERROR_NOT_FOUND
+		{syscall.Errno(1726), false}, // RPC_S_CALL_FAILED
+		{syscall.Errno(1723), false}, // RPC_S_SERVER_TOO_BUSY
+		{syscall.Errno(14), false},   // ERROR_OUTOFMEMORY
+		{syscall.Errno(8), false},    // ERROR_NOT_ENOUGH_MEMORY
+		{syscall.Errno(5), false},    // ERROR_ACCESS_DENIED: fatal only at subscribe time
+		{syscall.Errno(87), false},   // ERROR_INVALID_PARAMETER
+		{syscall.Errno(4242), false}, // unknown
+	} {
+		t.Run(winevt.ErrName(tc.err), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := winevttest.New()
+				f.Append(app, events(20, "P", time.Now())...)
+				f.Fail("Next", 2, fmt.Errorf("wrapped: %w", tc.err))
+				r := start(t, f, winevt.Options{Start: winevt.StartOldest, Batch: 10, MinBackoff: 5 * time.Second}, nil, nil)
+				synctest.Wait()
+				if r.returned() {
+					t.Fatalf("Run returned: %v", r.end())
+				}
+				want := seq(1, 10)
+				if tc.stale {
+					want = seq(1, 20) // re-subscribed at once
+				}
+				if got := r.rec.records(); !slices.Equal(got, want) {
+					t.Fatalf("before the backoff: records %v, want %v", got, want)
+				}
+				time.Sleep(5 * time.Second)
+				synctest.Wait()
+				if got := r.rec.records(); !slices.Equal(got, seq(1, 20)) {
+					t.Fatalf("got records %v", got)
+				}
+				if subs := f.Subscribes(); len(subs) != 2 || subs[1].Record != 10 || subs[1].Err != nil {
+					t.Errorf("subscriptions = %+v, want the second after record 10", subs)
+				}
+				if m := r.met.get(); !slices.Equal(m.resubs, []string{winevt.ErrName(tc.err)}) || len(m.loss) != 0 {
+					t.Errorf("metrics = %+v", m)
+				}
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// TestSubscribeErrorsRetried: at subscribe time only errors that cannot
+// go away are fatal (TestFatalErrors); others are retried.
+func TestSubscribeErrorsRetried(t *testing.T) {
+	for _, e := range []error{syscall.Errno(1726), syscall.Errno(87), syscall.Errno(1460), syscall.Errno(4242)} {
+		t.Run(winevt.ErrName(e), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := winevttest.New()
+				f.Append(app, events(2, "P", time.Now())...)
+				f.Fail("Subscribe", 1, e)
+				r := start(t, f, winevt.Options{Start: winevt.StartOldest, MinBackoff: time.Second}, nil, nil)
+				synctest.Wait()
+				if r.returned() {
+					t.Fatalf("Run returned: %v", r.end())
+				}
+				if st := r.met.state(); st != "backing off" {
+					t.Errorf("state = %q", st)
+				}
+				time.Sleep(time.Second)
+				synctest.Wait()
+				if got := r.rec.records(); !slices.Equal(got, seq(1, 2)) {
+					t.Fatalf("got records %v", got)
+				}
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// renderCalls counts the RenderXML calls of a record.
+func renderCalls(f *winevttest.Fake, record uint64) int {
+	n := 0
+	for _, c := range f.Calls() {
+		if c.Name == "RenderXML" && c.Arg == fmt.Sprintf("%s/%d", app, record) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestRenderFailureRetriedBeforeSkipped: a record that cannot be
+// rendered is read again twice, after a backoff, before it is reported
+// and skipped; the events before it are committed first.
+func TestRenderFailureRetriedBeforeSkipped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(5, "P", time.Now())...)
+		f.FailRender(app, 3, syscall.Errno(13)) // ERROR_INVALID_DATA, every time
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest, MinBackoff: time.Second}, nil, nil)
+		synctest.Wait()
+		if items := r.rec.all(); len(items) != 2 || items[0].Record != 1 || items[1].Record != 2 {
+			t.Fatalf("at once: items %+v, want records 1 and 2 only", items)
+		}
+		if cps := r.rec.checkpoints(); len(cps) != 1 || cps[0].Record != 2 {
+			t.Errorf("checkpoints = %+v, want one at record 2", cps)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := renderCalls(f, 3); n != 2 || len(r.rec.all()) != 2 {
+			t.Fatalf("after 1s: record 3 rendered %d times, %d items; want 2, 2", n, len(r.rec.all()))
+		}
+		time.Sleep(2 * time.Second) // doubled
+		synctest.Wait()
+		items := r.rec.all()
+		if len(items) != 5 || items[2].Err == nil || items[2].Where != "record 3" || !errors.Is(items[2].Err, syscall.Errno(13)) {
+			t.Fatalf("items = %+v, want record 3 reported", items)
+		}
+		if got := r.rec.records(); !slices.Equal(got, []uint64{1, 2, 4, 5}) {
+			t.Errorf("got records %v", got)
+		}
+		if n := renderCalls(f, 3); n != 3 {
+			t.Errorf("record 3 rendered %d times, want 3", n)
+		}
+		if m := r.met.get(); m.render != 1 || len(m.resubs) != 2 {
+			t.Errorf("metrics = %+v, want 1 render failure, 2 re-subscriptions", m)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestRenderTransientFailureNotSkipped: a render that fails for a reason
+// that goes away loses nothing.
+func TestRenderTransientFailureNotSkipped(t *testing.T) {
+	for _, e := range []error{syscall.Errno(1726), syscall.Errno(1723), syscall.Errno(1727), syscall.Errno(14), syscall.Errno(8), syscall.Errno(1460), winevt.ErrInvalidParameter} {
+		t.Run(winevt.ErrName(e), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := winevttest.New()
+				f.Append(app, events(5, "P", time.Now())...)
+				f.Fail("RenderXML", 3, e)
+				r := start(t, f, winevt.Options{Start: winevt.StartOldest, MinBackoff: time.Second}, nil, nil)
+				synctest.Wait()
+				time.Sleep(time.Second)
+				synctest.Wait()
+				if items := r.rec.all(); len(items) != 5 || !slices.Equal(r.rec.records(), seq(1, 5)) {
+					t.Fatalf("items = %+v, want records 1-5 and no error", items)
+				}
+				if m := r.met.get(); m.render != 0 {
+					t.Errorf("render failures = %d", m.render)
+				}
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// TestForwardedEvents: ForwardedEvents is resumed without Strict (its
+// bookmarks go stale, Beats #36020), and its lag counts its own record
+// numbers, not those of the machines the events come from.
+func TestForwardedEvents(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		channel string
+		query   string
+	}{
+		{"channel", "forwardedEvents", ""},
+		{"QueryList", "", `<QueryList><Query Id="0"><Select Path="ForwardedEvents">*</Select></Query></QueryList>`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const fwd = "ForwardedEvents"
+				fx := func(id uint64) string {
+					return winevttest.Event{Provider: "P", EventID: 1, Time: time.Now(), RecordID: id, Channel: "System"}.XML()
+				}
+				f := winevttest.New()
+				f.Append(fwd, fx(9001), fx(9002), fx(9003))
+				opts := winevt.Options{Channel: tc.channel, Query: tc.query, Start: winevt.StartOldest, Batch: 2}
+				r := start(t, f, opts, nil, nil)
+				synctest.Wait()
+				if got := r.rec.records(); !slices.Equal(got, []uint64{9001, 9002, 9003}) {
+					t.Fatalf("got records %v", got)
+				}
+				cps := r.rec.checkpoints()
+				if len(cps) != 2 || cps[1].Record != 3 || cps[1].Bookmark != winevttest.BookmarkXML(fwd, 3) {
+					t.Errorf("checkpoints = %+v, want the last at the local record 3", cps)
+				}
+				if m := r.met.get(); tc.channel != "" && (len(m.lag) == 0 || m.lag[0] != 1) {
+					t.Errorf("lag = %v, want 1 after the first batch (local record 2 of 3)", m.lag)
+				}
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+
+				f.Clear(fwd) // the bookmark is gone: Windows starts after the closest record
+				f.Append(fwd, fx(9004))
+				r = start(t, f, opts, r.rec.last(), nil)
+				synctest.Wait()
+				if got := r.rec.records(); !slices.Equal(got, []uint64{9004}) {
+					t.Errorf("after the restart: records %v", got)
+				}
+				subs := f.Subscribes()
+				if s := subs[len(subs)-1]; s.Flags != winevt.SubscribeStartAfterBookmark || s.Record != 3 || s.Err != nil {
+					t.Errorf("subscription = %+v, want after record 3, not strict", s)
+				}
+				if m := r.met.get(); len(m.loss) != 0 {
+					t.Errorf("possible loss = %v", m.loss)
+				}
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// TestOnStaleNowSkipsLookback: on_stale_bookmark now reads new events
+// only, whatever the lookback.
+func TestOnStaleNowSkipsLookback(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cp   func(t *testing.T) []byte
+		loss string
+	}{
+		{"stale bookmark", func(t *testing.T) []byte { return cpFor(t, app, 5) }, "ERROR_NOT_FOUND"},
+		{"bad checkpoint", func(*testing.T) []byte { return []byte("garbage") }, "bad checkpoint"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := winevttest.New()
+				f.Append(app, events(10, "P", time.Now().Add(-time.Hour))...)
+				f.Wrap(app, 7) // 8-10 are left, an hour old
+				r := start(t, f, winevt.Options{Lookback: 24 * time.Hour, OnStale: winevt.StartNow}, tc.cp(t), nil)
+				synctest.Wait()
+				f.Append(app, events(1, "P", time.Now())...)
+				synctest.Wait()
+				if got := r.rec.records(); !slices.Equal(got, []uint64{11}) {
+					t.Errorf("got records %v, want [11]: new events only", got)
+				}
+				if m := r.met.get(); !slices.Equal(m.loss, []string{tc.loss}) {
+					t.Errorf("possible loss = %v", m.loss)
+				}
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// TestFreshStartCommitsWhereItBegan: without a bookmark, the source
+// commits when it began reading, so that the events logged while it is
+// down are read at the next start, even when it delivered nothing before
+// (a quiet channel, or one the pre-filter keeps quiet) and the downtime
+// is longer than the lookback.
+func TestFreshStartCommitsWhereItBegan(t *testing.T) {
+	for _, tc := range []struct {
+		lookback time.Duration
+		old      bool     // events created before the start's since are in the log
+		want     []uint64 // read after the restart
+	}{
+		{0, true, []uint64{3, 4}},
+		{time.Hour, false, []uint64{1, 2}},
+	} {
+		t.Run(tc.lookback.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := winevttest.New()
+				f.AddChannel(app)
+				t0 := time.Now()
+				if tc.old {
+					f.Append(app, events(2, "P", t0.Add(-2*time.Hour))...) // never read
+				}
+				opts := winevt.Options{Lookback: tc.lookback}
+				r := start(t, f, opts, nil, nil)
+				synctest.Wait()
+				cps := r.rec.checkpoints()
+				if len(cps) != 1 || cps[0].Items != 0 || cps[0].Bookmark != "" || cps[0].Channel != app {
+					t.Fatalf("checkpoints = %+v, want one, empty, without a bookmark", cps)
+				}
+				if since, err := time.Parse(time.RFC3339Nano, cps[0].Since); err != nil || !since.Equal(t0.Add(-tc.lookback)) {
+					t.Errorf("since = %q, want %v", cps[0].Since, t0.Add(-tc.lookback))
+				}
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+
+				time.Sleep(time.Hour)
+				f.Append(app, events(2, "P", time.Now())...) // while down
+				time.Sleep(2 * time.Hour)
+				r2 := start(t, f, opts, r.rec.last(), nil)
+				synctest.Wait()
+				if got := r2.rec.records(); !slices.Equal(got, tc.want) {
+					t.Errorf("after the restart: records %v, want %v", got, tc.want)
+				}
+				last := tc.want[len(tc.want)-1]
+				if cps := r2.rec.checkpoints(); len(cps) != 1 || cps[0].Bookmark != winevttest.BookmarkXML(app, last) || cps[0].Since != "" {
+					t.Errorf("checkpoints = %+v, want a bookmark at %d replacing since", cps, last)
+				}
+				if m := r2.met.get(); len(m.loss) != 0 {
+					t.Errorf("possible loss = %v", m.loss)
+				}
+				if subs := f.Subscribes(); subs[len(subs)-1].Flags != winevt.SubscribeStartAtOldestRecord {
+					t.Errorf("subscription = %+v", subs[len(subs)-1])
+				}
+				if err := r2.stop(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// TestFallbackQuery: a pre-filter Windows rejects is replaced by the
+// fallback, with a warning.
+func TestFallbackQuery(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		q := `<QueryList><Query Id="0" Path="Application"><Select Path="Application">*[System[EventID=100]]</Select></Query></QueryList>`
+		f.RejectQuery(q)
+		f.Append(app, events(2, "P", time.Now())...)
+		f.Fail("Next", 3, winevt.ErrRPCServerUnavail)
+		r := start(t, f, winevt.Options{Channel: app, Query: q, Fallback: "*", Start: winevt.StartOldest, MinBackoff: time.Second}, nil, nil)
+		synctest.Wait()
+		if r.returned() {
+			t.Fatalf("Run returned: %v", r.end())
+		}
+		f.Append(app, events(1, "P", time.Now())...)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, seq(1, 3)) {
+			t.Errorf("got records %v", got)
+		}
+		subs := f.Subscribes()
+		if len(subs) != 3 || subs[0].Query != q || !errors.Is(subs[0].Err, winevt.ErrEvtInvalidQuery) || subs[1].Query != "*" || subs[2].Query != "*" {
+			t.Errorf("subscriptions = %+v, want the query refused, then the fallback (also after an error)", subs)
+		}
+		if n := r.logCount("the query was rejected as invalid: subscribing with the fallback query"); n != 1 {
+			t.Errorf("%d warnings", n)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestRenumberedLogBookmarkIsStale: a log whose newest record is older
+// than the bookmark's was cleared and renumbered: the bookmark is stale.
+func TestRenumberedLogBookmarkIsStale(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(10, "P", time.Now())...)
+		opts := winevt.Options{Start: winevt.StartOldest, MinBackoff: time.Second}
+		r := start(t, f, opts, nil, nil)
+		synctest.Wait()
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+		f.ClearAndRenumber(app)
+		f.Append(app, events(3, "P", time.Now())...) // records 1-3
+		r = start(t, f, opts, r.rec.last(), nil)
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, seq(1, 3)) {
+			t.Errorf("got records %v", got)
+		}
+		if m := r.met.get(); !slices.Equal(m.loss, []string{"record numbers restarted"}) {
+			t.Errorf("possible loss = %v", m.loss)
+		}
+		for _, s := range f.Subscribes()[1:] {
+			if s.Record == 10 {
+				t.Errorf("subscribed after the renumbered bookmark: %+v", s)
+			}
+		}
+
+		// The same while reading: re-subscribing checks too. (The source
+		// backs off meanwhile, so that it sees the new log, not an empty
+		// one.)
+		f.FailNext("Next", 1, winevt.ErrRPCServerUnavail)
+		f.Append(app, events(1, "P", time.Now())...)
+		synctest.Wait()
+		f.ClearAndRenumber(app)
+		f.Append(app, events(2, "P", time.Now())...) // records 1-2, under bookmark 3
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, []uint64{1, 2, 3, 1, 2}) {
+			t.Errorf("got records %v", got)
+		}
+		if m := r.met.get(); !slices.Equal(m.loss, []string{"record numbers restarted", "record numbers restarted"}) {
+			t.Errorf("possible loss = %v", m.loss)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// flappingAPI fails every second EvtNext: the first finds nothing and
+// wakes the source again, the second fails as a restarting service does.
+type flappingAPI struct {
+	*winevttest.Fake
+	mu    sync.Mutex
+	flap  bool
+	sig   *winevttest.Signal
+	n     int
+	times []time.Time // of the subscriptions
+}
+
+func (a *flappingAPI) Subscribe(sig winevt.Signal, channel, query string, bm winevt.Handle, flags winevt.SubscribeFlags) (winevt.Handle, error) {
+	h, err := a.Fake.Subscribe(sig, channel, query, bm, flags)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.sig = sig.(*winevttest.Signal)
+	a.times = append(a.times, time.Now())
+	return h, err
+}
+
+func (a *flappingAPI) Next(sub winevt.Handle, events []winevt.Handle) (int, error) {
+	a.mu.Lock()
+	a.n++
+	n, flap, sig := a.n, a.flap, a.sig
+	a.mu.Unlock()
+	if flap && n%2 == 0 {
+		return 0, winevt.ErrRPCServerUnavail
+	}
+	got, err := a.Fake.Next(sub, events)
+	if flap {
+		sig.Set()
+	}
+	return got, err
+}
+
+func (a *flappingAPI) gaps() []time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var d []time.Duration
+	for i := 1; i < len(a.times); i++ {
+		d = append(d, a.times[i].Sub(a.times[i-1]))
+	}
+	return d
+}
+
+// TestBackoffGrowsWhileFailing: a failure that recurs after each
+// successful subscription is retried with a growing backoff; the backoff
+// starts over once the subscription has lasted a safety-net interval.
+func TestBackoffGrowsWhileFailing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.AddChannel(app)
+		api := &flappingAPI{Fake: f, flap: true}
+		met := &metrics{}
+		src := winevt.New("app", api, winevt.Options{Channel: app, Start: winevt.StartOldest, MinBackoff: time.Second, MaxBackoff: 8 * time.Second, SafetyNet: 20 * time.Second, Metrics: met})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- src.Run(ctx, nil, (&recorder{t: t}).emit) }()
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second}
+		if got := api.gaps(); len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
+			t.Errorf("time between subscriptions = %v, want %v...", got, want)
+		}
+		// The service is steady again: after a safety-net interval
+		// without error, a failure backs off from the start.
+		api.mu.Lock()
+		api.flap = false
+		api.mu.Unlock()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		f.FailNext("Next", 1, winevt.ErrRPCServerUnavail)
+		failed := time.Now()
+		f.Append(app, events(1, "P", time.Now())...)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		api.mu.Lock()
+		last := api.times[len(api.times)-1]
+		api.mu.Unlock()
+		if d := last.Sub(failed); d != time.Second {
+			t.Errorf("after a quiet minute: re-subscribed %v after a failure, want 1s", d)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if f.Open() != 0 {
+			t.Errorf("handles left open: %v", f.OpenHandles())
+		}
+	})
+}
+
+// TestLagThrottled: the log's size is asked at most every 5 s while
+// batches flow, and at each safety-net wake-up.
+func TestLagThrottled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(100, "P", time.Now())...)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest, Batch: 10, SafetyNet: time.Minute}, nil, nil)
+		synctest.Wait()
+		if n := f.Count("LogInfo"); n != 1 {
+			t.Errorf("%d LogInfo calls for 10 batches at once, want 1", n)
+		}
+		time.Sleep(4 * time.Second)
+		f.Append(app, events(1, "P", time.Now())...)
+		synctest.Wait()
+		if n := f.Count("LogInfo"); n != 1 {
+			t.Errorf("%d LogInfo calls 4s later, want 1", n)
+		}
+		time.Sleep(time.Second)
+		f.Append(app, events(1, "P", time.Now())...)
+		synctest.Wait()
+		if n := f.Count("LogInfo"); n != 2 {
+			t.Errorf("%d LogInfo calls 5s later, want 2", n)
+		}
+		time.Sleep(time.Minute + time.Millisecond)
+		synctest.Wait()
+		if n := f.Count("LogInfo"); n != 3 {
+			t.Errorf("%d LogInfo calls after the safety net, want 3", n)
+		}
+		if m := r.met.get(); !slices.Equal(m.lag, []uint64{90, 0, 0}) {
+			t.Errorf("lag = %v, want [90 0 0]", m.lag)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestStaleForgetsRecord: after a stale bookmark, its record is no
+// longer the position (lag, logs), and the possible loss is counted once
+// even if the source restarts before it commits anything.
+func TestStaleForgetsRecord(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(13, "P", time.Now())...)
+		f.Wrap(app, 12) // record 13 is left
+		opts := winevt.Options{OnStale: winevt.StartNow, SafetyNet: 10 * time.Second}
+		r := start(t, f, opts, cpFor(t, app, 10), nil)
+		synctest.Wait()
+		time.Sleep(11 * time.Second)
+		synctest.Wait()
+		if m := r.met.get(); len(m.lag) != 0 {
+			t.Errorf("lag = %v, want none before anything is committed", m.lag)
+		}
+		if n := r.logs.FilterField(zap.String("from", "new events")).Len(); n != 1 {
+			t.Errorf("no 'subscribed from new events' log line")
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+		saved := r.rec.last()
+		if saved == nil {
+			saved = cpFor(t, app, 10) // nothing committed: the stale bookmark is still saved
+		}
+		r2 := start(t, f, opts, saved, nil)
+		synctest.Wait()
+		if m := r2.met.get(); len(m.loss) != 0 {
+			t.Errorf("possible loss counted again after a restart: %v", m.loss)
+		}
+		if err := r2.stop(); err != nil {
+			t.Fatal(err)
+		}
+
+		// The same with on_stale_bookmark oldest and a cleared log:
+		// nothing to read, but the stale bookmark is replaced.
+		f.Clear(app)
+		opts.OnStale = winevt.StartOldest
+		r3 := start(t, f, opts, cpFor(t, app, 13), nil)
+		synctest.Wait()
+		if m := r3.met.get(); !slices.Equal(m.loss, []string{"ERROR_NOT_FOUND"}) {
+			t.Errorf("possible loss = %v", m.loss)
+		}
+		if err := r3.stop(); err != nil {
+			t.Fatal(err)
+		}
+		saved = r3.rec.last()
+		if saved == nil {
+			saved = cpFor(t, app, 13)
+		}
+		r4 := start(t, f, opts, saved, nil)
+		synctest.Wait()
+		f.Append(app, events(1, "P", time.Now())...)
+		synctest.Wait()
+		if m := r4.met.get(); len(m.loss) != 0 {
+			t.Errorf("possible loss counted again after a restart: %v", m.loss)
+		}
+		if got := r4.rec.records(); !slices.Equal(got, []uint64{14}) {
+			t.Errorf("got records %v", got)
+		}
+		if err := r4.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestNextTimeout: ERROR_TIMEOUT from EvtNext means nothing is ready.
+func TestNextTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(3, "P", time.Now())...)
+		f.Fail("Next", 1, syscall.Errno(1460))
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest}, nil, nil)
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, seq(1, 3)) {
+			t.Fatalf("got records %v", got)
+		}
+		if m := r.met.get(); len(m.resubs) != 0 || m.state() != "running" {
+			t.Errorf("metrics = %+v", m)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

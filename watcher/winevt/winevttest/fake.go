@@ -6,9 +6,11 @@
 // subscription reads the records after its position; Append wakes every
 // subscription of the channel through its Signal, an auto-reset event
 // created set, as Windows does. Bookmarks render as Windows renders them.
-// Clear, Wrap and RemoveChannel make bookmarks stale and subscriptions
-// fail as they do on Windows, and any call can be scripted to fail (Fail,
-// FailNext, OnCall). SetMaxBatchBytes makes EvtNext fail with
+// Clear, ClearAndRenumber, Wrap and RemoveChannel make bookmarks stale
+// and subscriptions fail as they do on Windows, and any call can be
+// scripted to fail (Fail, FailNext, OnCall, FailRender, RejectQuery).
+// Events appended to ForwardedEvents keep the record ID and channel their
+// XML was written with, as forwarded events do. SetMaxBatchBytes makes EvtNext fail with
 // RPC_S_INVALID_BOUND when a batch's XML is too big, after moving the
 // subscription's read position past the batch as Windows does.
 //
@@ -76,10 +78,14 @@ type Event struct {
 	// Message, when set, is rendered in a RenderingInfo block, as in
 	// forwarded events.
 	Message string
+	// RecordID and Channel are the event's EventRecordID and Channel as
+	// written; Append replaces them, except in ForwardedEvents (where an
+	// event keeps those of the machine that logged it).
+	RecordID uint64
+	Channel  string
 }
 
-// XML renders the event. Its EventRecordID and Channel are filled in by
-// Append.
+// XML renders the event.
 func (e Event) XML() string {
 	var b strings.Builder
 	b.WriteString("<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>")
@@ -88,8 +94,8 @@ func (e Event) XML() string {
 	if !e.Time.IsZero() {
 		fmt.Fprintf(&b, "<TimeCreated SystemTime='%s'/>", e.Time.UTC().Format("2006-01-02T15:04:05.0000000Z"))
 	}
-	b.WriteString("<EventRecordID>0</EventRecordID><Correlation/><Execution ProcessID='4' ThreadID='8'/>")
-	b.WriteString("<Channel></Channel><Computer>host.example</Computer><Security/></System>")
+	fmt.Fprintf(&b, "<EventRecordID>%d</EventRecordID><Correlation/><Execution ProcessID='4' ThreadID='8'/>", e.RecordID)
+	fmt.Fprintf(&b, "<Channel>%s</Channel><Computer>host.example</Computer><Security/></System>", xmlEscape(e.Channel))
 	if len(e.Data) > 0 {
 		b.WriteString("<EventData>")
 		for i, d := range e.Data {
@@ -125,6 +131,7 @@ type Fake struct {
 	maxBatchBytes int
 	staleErr      error
 	renderFail    map[recordKey]error
+	rejected      map[string]bool           // queries Subscribe refuses
 	publishers    map[string]*publisherInfo // by lower-case name
 }
 
@@ -137,6 +144,7 @@ func New() *Fake {
 		counts:     map[string]int{},
 		staleErr:   winevt.ErrNotFound,
 		renderFail: map[recordKey]error{},
+		rejected:   map[string]bool{},
 		publishers: map[string]*publisherInfo{},
 	}
 }
@@ -191,7 +199,14 @@ type publisherObj struct {
 }
 
 type publisherInfo struct {
-	messages map[uint32]map[uint32]string // by locale, then event ID
+	messages map[uint32]map[uint32]message // by locale, then event ID
+}
+
+// message is a message's text and the error FormatMessage returns with
+// it (a partial message).
+type message struct {
+	text string
+	err  error
 }
 
 type recordKey struct {
@@ -231,17 +246,22 @@ var (
 // Append writes events to a channel, creating it if needed, and returns
 // their record IDs. Each event's <EventRecordID> and (first) <Channel>
 // element, when present, are set to its record ID and the channel's
-// name. Every subscription of the channel is signalled.
+// name, except in ForwardedEvents, where events keep those they were
+// written with (those of the machine that logged them). Every
+// subscription of the channel is signalled.
 func (f *Fake) Append(channelName string, xml ...string) []uint64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.channel(channelName)
+	forwarded := strings.EqualFold(c.name, "ForwardedEvents")
 	ids := make([]uint64, 0, len(xml))
 	for _, x := range xml {
 		id := c.nextID
 		c.nextID++
-		x = replaceFirst(recordIDRE, x, "<EventRecordID>"+strconv.FormatUint(id, 10)+"</EventRecordID>")
-		x = replaceFirst(channelRE, x, "<Channel>"+xmlEscape(c.name)+"</Channel>")
+		if !forwarded {
+			x = replaceFirst(recordIDRE, x, "<EventRecordID>"+strconv.FormatUint(id, 10)+"</EventRecordID>")
+			x = replaceFirst(channelRE, x, "<Channel>"+xmlEscape(c.name)+"</Channel>")
+		}
 		c.records = append(c.records, record{id: id, xml: x})
 		ids = append(ids, id)
 	}
@@ -269,12 +289,26 @@ func replaceFirst(re *regexp.Regexp, s, repl string) string {
 func (f *Fake) Clear(channelName string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.clear(channelName)
+}
+
+// ClearAndRenumber clears a channel as Clear does, and the records
+// written after it are numbered from 1 again, as Windows may do: an old
+// bookmark can then name a record of the new log.
+func (f *Fake) ClearAndRenumber(channelName string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.clear(channelName).nextID = 1
+}
+
+func (f *Fake) clear(channelName string) *channel {
 	c := f.channel(channelName)
 	c.records = nil
 	for s := range c.subs {
 		s.stale = true
 		s.sig.Set()
 	}
+	return c
 }
 
 // Wrap drops the n oldest records of a channel, as when a full log
@@ -353,6 +387,15 @@ func (f *Fake) FailRender(channelName string, id uint64, err error) {
 	f.renderFail[recordKey{strings.ToLower(channelName), id}] = err
 }
 
+// RejectQuery makes Subscribe with this query fail with
+// ERROR_EVT_INVALID_QUERY, as Windows does with a query too complex for
+// it.
+func (f *Fake) RejectQuery(query string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rejected[query] = true
+}
+
 // AddPublisher registers a provider's metadata: OpenPublisherMetadata
 // succeeds for it in any locale. Its messages are added with AddMessage.
 func (f *Fake) AddPublisher(provider string) {
@@ -365,7 +408,7 @@ func (f *Fake) publisher(provider string) *publisherInfo {
 	key := strings.ToLower(provider)
 	p := f.publishers[key]
 	if p == nil {
-		p = &publisherInfo{messages: map[uint32]map[uint32]string{}}
+		p = &publisherInfo{messages: map[uint32]map[uint32]message{}}
 		f.publishers[key] = p
 	}
 	return p
@@ -377,13 +420,20 @@ func (f *Fake) publisher(provider string) *publisherInfo {
 // ERROR_EVT_MESSAGE_LOCALE_NOT_FOUND, and for an event ID without a
 // message with ERROR_EVT_MESSAGE_NOT_FOUND.
 func (f *Fake) AddMessage(provider string, locale, eventID uint32, text string) {
+	f.AddPartialMessage(provider, locale, eventID, text, nil)
+}
+
+// AddPartialMessage is AddMessage for a message FormatMessage returns
+// with an error, as Windows returns what it could format with
+// ERROR_EVT_UNRESOLVED_VALUE_INSERT and its kin.
+func (f *Fake) AddPartialMessage(provider string, locale, eventID uint32, text string, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p := f.publisher(provider)
 	if p.messages[locale] == nil {
-		p.messages[locale] = map[uint32]string{}
+		p.messages[locale] = map[uint32]message{}
 	}
-	p.messages[locale][eventID] = text
+	p.messages[locale][eventID] = message{text, err}
 }
 
 // RemovePublisher unregisters a provider: opening its metadata fails
@@ -524,8 +574,12 @@ func (f *Fake) NewSignal() (winevt.Signal, error) {
 }
 
 // Subscribe implements winevt.API. The query is not evaluated: every
-// event of the channel is delivered. With an empty channel, the query
-// must be a QueryList; its first Path names the channel.
+// event of the channel is delivered (but a query given to RejectQuery is
+// refused). With an empty channel, the query must be a QueryList; its
+// first Path names the channel. After a bookmark no longer in the log, a
+// Strict subscription fails (see SetStaleError); one that is not strict
+// starts after the record closest to the bookmarked one, as Microsoft
+// documents: the first with a greater record ID.
 func (f *Fake) Subscribe(sig winevt.Signal, channelName, query string, bookmark winevt.Handle, flags winevt.SubscribeFlags) (winevt.Handle, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -554,6 +608,9 @@ func (f *Fake) subscribe(sig winevt.Signal, channelName, query string, bookmark 
 	if !ok || !f.signals[s] {
 		return 0, winevt.ErrInvalidParameter
 	}
+	if f.rejected[query] {
+		return 0, winevt.ErrEvtInvalidQuery
+	}
 	if channelName == "" {
 		m := pathRE.FindStringSubmatch(query)
 		if m == nil {
@@ -580,14 +637,18 @@ func (f *Fake) subscribe(sig winevt.Signal, channelName, query string, bookmark 
 		if !ok {
 			return 0, winevt.ErrInvalidHandle
 		}
-		found := strings.EqualFold(bm.channel, c.name) && c.has(bm.id)
+		same := strings.EqualFold(bm.channel, c.name)
 		switch {
-		case found:
+		case same && c.has(bm.id):
 			sub.pos = bm.id
 		case flags&winevt.SubscribeStrict != 0:
 			return 0, f.staleErr
+		case same:
+			// Not strict: after the record closest to the bookmarked one,
+			// the first with a greater ID.
+			sub.pos = bm.id
 		default:
-			sub.pos = 0 // not strict: from the oldest record
+			sub.pos = 0 // another channel's bookmark: from the oldest record
 		}
 	default:
 		return 0, winevt.ErrInvalidParameter
@@ -819,11 +880,11 @@ func (f *Fake) formatMessage(publisher, event winevt.Handle) (string, string, er
 		return "", arg, winevt.ErrEvtMessageNotFound
 	}
 	id, _ := strconv.ParseUint(m[1], 10, 32)
-	text, ok := msgs[uint32(id)]
+	msg, ok := msgs[uint32(id)]
 	if !ok {
 		return "", arg, winevt.ErrEvtMessageNotFound
 	}
-	return text, arg, nil
+	return msg.text, arg, msg.err
 }
 
 // LogInfo implements winevt.API.

@@ -250,7 +250,7 @@ func TestStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	if ids, _ := next(t, f, sub, 10); strings.Join(ids, ",") != "5" {
-		t.Errorf("not strict from a cleared bookmark: %v, want from the oldest (record IDs go on)", ids)
+		t.Errorf("not strict from a cleared bookmark: %v, want from the first record after it (record IDs go on)", ids)
 	}
 	other, _ := f.CreateBookmark(winevttest.BookmarkXML("System", 5))
 	if _, _, err := subscribe(t, f, other, winevt.SubscribeStartAfterBookmark|winevt.SubscribeStrict); err == nil {
@@ -390,5 +390,126 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if read != 200 {
 		t.Errorf("read %d", read)
+	}
+}
+
+func TestNotStrictStartsAfterClosest(t *testing.T) {
+	f := winevttest.New()
+	f.Append(ch, ev(1), ev(2), ev(3), ev(4), ev(5))
+	bm, _ := f.CreateBookmark(winevttest.BookmarkXML(ch, 2))
+	f.Wrap(ch, 3) // records 1-3 overwritten: 4 and 5 are left
+	_, sub, err := subscribe(t, f, bm, winevt.SubscribeStartAfterBookmark)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := next(t, f, sub, 10); strings.Join(ids, ",") != "4,5" {
+		t.Errorf("not strict after a wrapped bookmark: %v, want 4,5", ids)
+	}
+	// Numbering restarted: the first record after the bookmark's is
+	// still to come.
+	late, _ := f.CreateBookmark(winevttest.BookmarkXML(ch, 10))
+	f.ClearAndRenumber(ch)
+	f.Append(ch, ev(1), ev(2), ev(3))
+	_, sub, err = subscribe(t, f, late, winevt.SubscribeStartAfterBookmark)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := next(t, f, sub, 10); len(ids) != 0 || !errors.Is(err, winevt.ErrNoMoreItems) {
+		t.Errorf("not strict after bookmark 10 in a log of 1-3: %v, %v; want nothing", ids, err)
+	}
+	for range 8 {
+		f.Append(ch, ev(1))
+	}
+	if ids, _ := next(t, f, sub, 10); strings.Join(ids, ",") != "11" {
+		t.Errorf("then: %v, want 11", ids)
+	}
+	// Another channel's bookmark: from the oldest record.
+	other, _ := f.CreateBookmark(winevttest.BookmarkXML("System", 5))
+	_, sub, _ = subscribe(t, f, other, winevt.SubscribeStartAfterBookmark)
+	if ids, _ := next(t, f, sub, 2); strings.Join(ids, ",") != "1,2" {
+		t.Errorf("not strict from another channel's bookmark: %v", ids)
+	}
+}
+
+func TestClearAndRenumber(t *testing.T) {
+	f := winevttest.New()
+	f.Append(ch, ev(1), ev(2), ev(3))
+	_, live, _ := subscribe(t, f, 0, winevt.SubscribeStartAtOldestRecord)
+	bm, _ := f.CreateBookmark(winevttest.BookmarkXML(ch, 3))
+	f.ClearAndRenumber(ch)
+	if _, err := next(t, f, live, 10); !errors.Is(err, winevt.ErrEvtQueryStale) {
+		t.Errorf("Next after ClearAndRenumber = %v", err)
+	}
+	if ids := f.Append(ch, ev(1), ev(2)); len(ids) != 2 || ids[0] != 1 || ids[1] != 2 {
+		t.Errorf("record IDs after ClearAndRenumber = %v, want 1, 2", ids)
+	}
+	if info, err := f.LogInfo(ch); err != nil || info.Newest() != 2 || info.OldestRecord != 1 {
+		t.Errorf("LogInfo = %+v, %v", info, err)
+	}
+	if _, _, err := subscribe(t, f, bm, winevt.SubscribeStartAfterBookmark|winevt.SubscribeStrict); !errors.Is(err, winevt.ErrNotFound) {
+		t.Errorf("strict from bookmark 3 in a log of 1-2 = %v", err)
+	}
+	// Once the new log has a record 3, the old bookmark is "found".
+	f.Append(ch, ev(3), ev(4))
+	_, sub, err := subscribe(t, f, bm, winevt.SubscribeStartAfterBookmark|winevt.SubscribeStrict)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := next(t, f, sub, 10); strings.Join(ids, ",") != "4" {
+		t.Errorf("strict from bookmark 3 in a log of 1-4: %v", ids)
+	}
+}
+
+func TestRejectQuery(t *testing.T) {
+	f := winevttest.New()
+	f.AddChannel(ch)
+	q := `<QueryList><Query Id="0" Path="Application"><Select Path="Application">*[System[EventID=1]]</Select></Query></QueryList>`
+	f.RejectQuery(q)
+	sig, _ := f.NewSignal()
+	if _, err := f.Subscribe(sig, ch, q, 0, winevt.SubscribeToFutureEvents); !errors.Is(err, winevt.ErrEvtInvalidQuery) {
+		t.Errorf("Subscribe with a rejected query = %v", err)
+	}
+	if _, err := f.Subscribe(sig, ch, "*", 0, winevt.SubscribeToFutureEvents); err != nil {
+		t.Errorf("Subscribe with another query = %v", err)
+	}
+}
+
+func TestPartialMessage(t *testing.T) {
+	f := winevttest.New()
+	f.Append(ch, ev(100))
+	f.AddPartialMessage("P", 0, 100, "Backup of %1 failed.", winevt.ErrEvtUnresolvedInsert)
+	_, sub, _ := subscribe(t, f, 0, winevt.SubscribeStartAtOldestRecord)
+	hs := make([]winevt.Handle, 1)
+	f.Next(sub, hs)
+	pub, _ := f.OpenPublisherMetadata("P", 0)
+	if m, err := f.FormatMessage(pub, hs[0]); m != "Backup of %1 failed." || !errors.Is(err, winevt.ErrEvtUnresolvedInsert) {
+		t.Errorf("FormatMessage = %q, %v; want the partial text with the error", m, err)
+	}
+}
+
+func TestForwardedEventsKeepTheirIDs(t *testing.T) {
+	f := winevttest.New()
+	x := winevttest.Event{Provider: "P", EventID: 1, RecordID: 7012, Channel: "System"}.XML()
+	if ids := f.Append("ForwardedEvents", x); len(ids) != 1 || ids[0] != 1 {
+		t.Fatalf("Append = %v", ids)
+	}
+	f.Append(ch, x)
+	sig, _ := f.NewSignal()
+	for _, tc := range []struct{ channel, id, in string }{{"ForwardedEvents", "7012", "System"}, {ch, "1", ch}} {
+		sub, err := f.Subscribe(sig, tc.channel, "*", 0, winevt.SubscribeStartAtOldestRecord)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := make([]winevt.Handle, 1)
+		f.Next(sub, hs)
+		raw, _ := f.RenderXML(hs[0])
+		if !strings.Contains(string(raw), "<EventRecordID>"+tc.id+"</EventRecordID>") || !strings.Contains(string(raw), "<Channel>"+tc.in+"</Channel>") {
+			t.Errorf("%s: event XML = %s", tc.channel, raw)
+		}
+		bm, _ := f.CreateBookmark("")
+		f.UpdateBookmark(bm, hs[0])
+		if x, _ := f.RenderBookmark(bm); x != winevttest.BookmarkXML(tc.channel, 1) {
+			t.Errorf("%s: bookmark = %q, want the local record 1", tc.channel, x)
+		}
 	}
 }

@@ -123,11 +123,20 @@ var ErrNotFound = errors.New("not found on this host")
 // network mount must not hold it.
 var volumeTimeout = 2 * time.Second
 
+// maxOutstanding bounds the queries that have not returned: each holds a
+// goroutine (and, blocked in the kernel, a thread) until the system
+// answers, which for a dead network share may be never.
+const maxOutstanding = 4
+
 // Volumes returns the size and free space of each named volume, in the
 // order given. A volume that cannot be read has Err set; Volumes never
 // fails as a whole. It waits at most 2 seconds in all: a volume that has
-// not answered by then gets Err "no answer within 2s", and a later call
-// does not query it again until the first query returns.
+// not answered by then gets Err "no answer within 2s". A later call does
+// not query it again until the first query returns, and does not wait
+// for it either once it has been outstanding for 2 seconds: nor for
+// another path on the same volume (on Linux, under the same mount
+// point). While maxOutstanding queries are outstanding, other volumes
+// get no answer at once.
 func Volumes(names []string) []Volume {
 	out := make([]Volume, len(names))
 	calls := make([]*statCall, len(names))
@@ -139,10 +148,11 @@ func Volumes(names []string) []Volume {
 			continue
 		}
 		out[i].Path = p
-		calls[i] = startStat(p)
+		calls[i], out[i].Err = startStat(p)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), volumeTimeout)
 	defer cancel()
+	noAnswer := fmt.Sprintf("no answer within %v", volumeTimeout)
 	for i, c := range calls {
 		if c == nil {
 			continue
@@ -150,10 +160,14 @@ func Volumes(names []string) []Volume {
 		select {
 		case <-c.done:
 		default:
+			if c.hung() {
+				out[i].Err = noAnswer
+				continue
+			}
 			select {
 			case <-c.done:
 			case <-ctx.Done():
-				out[i].Err = fmt.Sprintf("no answer within %v", volumeTimeout)
+				out[i].Err = noAnswer
 				continue
 			}
 		}
@@ -174,22 +188,42 @@ func Volumes(names []string) []Volume {
 // rendered template.
 type statCall struct {
 	done       chan struct{}
+	volume     string    // volumeOf the path
+	started    time.Time // when the query started
 	size, free uint64
 	err        error
 }
 
+// hung reports whether c has been outstanding for volumeTimeout.
+func (c *statCall) hung() bool { return time.Since(c.started) >= volumeTimeout }
+
 var (
 	statMu       sync.Mutex
-	statInFlight = map[string]*statCall{}
+	statInFlight = map[string]*statCall{} // by path
+	// volumeOf names the volume holding a path, so that a hung volume
+	// is not queried again through another path.
+	volumeOf = volumeRoot
 )
 
-func startStat(path string) *statCall {
+// startStat returns the query of path, started now or earlier; or nil
+// and why no query is made: its volume has a query hung already, or
+// maxOutstanding queries have not returned.
+func startStat(path string) (*statCall, string) {
+	volume := volumeOf(path)
 	statMu.Lock()
 	defer statMu.Unlock()
 	if c, ok := statInFlight[path]; ok {
-		return c
+		return c, ""
 	}
-	c := &statCall{done: make(chan struct{})}
+	for _, c := range statInFlight {
+		if c.volume == volume && c.hung() {
+			return nil, fmt.Sprintf("no answer within %v (a query of %s has not returned)", volumeTimeout, c.volume)
+		}
+	}
+	if len(statInFlight) >= maxOutstanding {
+		return nil, fmt.Sprintf("no answer: %d earlier volume queries have not returned", len(statInFlight))
+	}
+	c := &statCall{done: make(chan struct{}), volume: volume, started: time.Now()}
 	statInFlight[path] = c
 	stat := statFunc
 	go func() {
@@ -199,7 +233,7 @@ func startStat(path string) *statCall {
 		statMu.Unlock()
 		close(c.done)
 	}()
-	return c
+	return c, ""
 }
 
 // Bytes formats n bytes for people, in binary units with three significant

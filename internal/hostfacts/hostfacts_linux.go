@@ -62,6 +62,16 @@ func collectDynamic() (dynamic, error) {
 
 func queryPath(name string) (string, error) { return unixQueryPath(name) }
 
+// volumeRoot is the mount point holding path, from /proc/self/mountinfo
+// (reading it touches no mounted file system), or path itself.
+func volumeRoot(path string) string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return path
+	}
+	return mountPointOf(path, parseMountInfo(string(b)))
+}
+
 // statVolume returns the size and the space available to unprivileged
 // users (f_bavail) of the file system holding path. Block counts are in
 // units of f_frsize, which Linux sets (like df does, falling back to

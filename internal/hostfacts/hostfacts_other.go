@@ -23,3 +23,5 @@ func collectDynamic() (dynamic, error) { return dynamic{}, errUnsupported }
 func queryPath(name string) (string, error) { return unixQueryPath(name) }
 
 func statVolume(string) (size, free uint64, err error) { return 0, 0, errUnsupported }
+
+func volumeRoot(path string) string { return path }

@@ -2,6 +2,7 @@ package hostfacts
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"reflect"
@@ -221,5 +222,152 @@ func TestCollectKeepsWhatItCouldRead(t *testing.T) {
 	}
 	if err == nil || err.Error() != "meminfo: no MemAvailable\nhostname: no name" {
 		t.Errorf("Collect error = %v", err)
+	}
+}
+
+// fakeVolumeOf replaces volumeOf for a test.
+func fakeVolumeOf(t *testing.T, f func(path string) string) {
+	t.Helper()
+	old := volumeOf
+	volumeOf = f
+	t.Cleanup(func() { volumeOf = old })
+}
+
+// hungStat makes every path containing "hung" (or on Windows drive H:)
+// block until release is closed, and counts queries.
+func hungStat(t *testing.T, calls *atomic.Int32) (release chan struct{}) {
+	release = make(chan struct{})
+	fakeStat(t, func(path string) (uint64, uint64, error) {
+		calls.Add(1)
+		if strings.Contains(path, "hung") || strings.HasPrefix(path, "H") {
+			<-release
+		}
+		return 1 << 30, 1 << 20, nil
+	})
+	return release
+}
+
+func TestVolumesAnswersAtOnceForAQueryHungPastTheTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		release := hungStat(t, &calls)
+		hung := "/hung"
+		if _, err := queryPath(hung); err != nil { // Windows
+			hung = "H:"
+		}
+		Volumes([]string{hung})
+		// Templates render inside the outbox's write transaction: a
+		// later render must not wait the full timeout again.
+		for range 3 {
+			start := time.Now()
+			got := Volumes([]string{hung})
+			if d := time.Since(start); d != 0 {
+				t.Errorf("a later call took %v, want no wait", d)
+			}
+			if !strings.HasPrefix(got[0].Err, "no answer within 2s") {
+				t.Errorf("later call: %+v", got[0])
+			}
+		}
+		if calls.Load() != 1 {
+			t.Errorf("%d queries, want 1", calls.Load())
+		}
+		close(release)
+		synctest.Wait()
+	})
+}
+
+func TestVolumesDoesNotQueryAHungVolumeAgainThroughAnotherPath(t *testing.T) {
+	if _, err := queryPath("/mnt/nfs/a"); err != nil {
+		t.Skip("Windows volumes are keyed by the path queried")
+	}
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		release := hungStat(t, &calls)
+		fakeVolumeOf(t, func(path string) string {
+			if strings.HasPrefix(path, "/mnt/hung/") {
+				return "/mnt/hung"
+			}
+			return "/"
+		})
+		Volumes([]string{"/mnt/hung/a"})
+		start := time.Now()
+		got := Volumes([]string{"/mnt/hung/b", "/mnt/hung/c/d", "/srv"})
+		if d := time.Since(start); d != 0 {
+			t.Errorf("took %v, want no wait", d)
+		}
+		for _, v := range got[:2] {
+			if !strings.HasPrefix(v.Err, "no answer within 2s") {
+				t.Errorf("%s: %+v, want no answer", v.Name, v)
+			}
+		}
+		if got[2].Err != "" || got[2].Size != 1<<30 {
+			t.Errorf("another volume: %+v", got[2])
+		}
+		if calls.Load() != 2 {
+			t.Errorf("%d queries, want 2: /mnt/hung/a and /srv", calls.Load())
+		}
+		close(release)
+		synctest.Wait()
+	})
+}
+
+func TestVolumesCapsOutstandingQueries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		release := hungStat(t, &calls)
+		var names []string
+		for i := range maxOutstanding + 2 {
+			n := fmt.Sprintf("/hung%d", i)
+			if _, err := queryPath(n); err != nil { // Windows: distinct mount folders on H:
+				n = fmt.Sprintf(`H:\hung%d`, i)
+			}
+			names = append(names, n)
+		}
+		got := Volumes(names)
+		for i, v := range got {
+			want := "no answer within 2s"
+			if i >= maxOutstanding {
+				want = "no answer: 4 earlier volume queries have not returned"
+			}
+			if v.Err != want {
+				t.Errorf("%s: %q, want %q", v.Name, v.Err, want)
+			}
+		}
+		if calls.Load() != maxOutstanding {
+			t.Errorf("%d queries, want %d", calls.Load(), maxOutstanding)
+		}
+		close(release)
+		synctest.Wait()
+		// Once they return, volumes are queried again.
+		if got := Volumes(names[len(names)-1:]); got[0].Err != "" {
+			t.Errorf("after the answers: %+v", got[0])
+		}
+	})
+}
+
+func TestMountPointOf(t *testing.T) {
+	const mountinfo = `22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+23 22 0:21 / /proc rw,nosuid shared:12 - proc proc rw
+40 22 0:35 / /mnt/nfs rw,relatime shared:20 - nfs4 srv:/export rw
+41 40 0:36 / /mnt/nfs/inner rw,relatime shared:21 - nfs4 srv:/inner rw
+42 22 0:37 / /mnt/my\040share rw - cifs //srv/share rw
+bad line
+`
+	mounts := parseMountInfo(mountinfo)
+	for _, tc := range []struct{ path, want string }{
+		{"/", "/"},
+		{"/srv/data", "/"},
+		{"/mnt/nfs", "/mnt/nfs"},
+		{"/mnt/nfs/a/b", "/mnt/nfs"},
+		{"/mnt/nfsx", "/"},
+		{"/mnt/nfs/inner/x", "/mnt/nfs/inner"},
+		{"/mnt/my share/x", "/mnt/my share"},
+	} {
+		if got := mountPointOf(tc.path, mounts); got != tc.want {
+			t.Errorf("mountPointOf(%s) = %s, want %s", tc.path, got, tc.want)
+		}
+	}
+	if got := mountPointOf("/x", nil); got != "/x" {
+		t.Errorf("without a mount table: %s", got)
 	}
 }

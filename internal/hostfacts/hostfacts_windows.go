@@ -97,3 +97,7 @@ func statVolume(path string) (size, free uint64, err error) {
 	}
 	return total, avail, nil
 }
+
+// volumeRoot is path: a drive's root, a volume GUID path or a mount
+// folder, each a volume of its own.
+func volumeRoot(path string) string { return path }

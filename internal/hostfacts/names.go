@@ -340,3 +340,53 @@ func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 func isWordByte(c byte) bool { return isLetter(c) || c >= '0' && c <= '9' || c == '_' }
 
 func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+
+// parseMountInfo returns the mount points listed in /proc/self/mountinfo
+// (proc(5)): the fifth field of each line, with its octal escapes (\040
+// for a space) undone.
+func parseMountInfo(text string) []string {
+	var mounts []string
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || !strings.HasPrefix(f[4], "/") {
+			continue
+		}
+		mounts = append(mounts, unescapeOctal(f[4]))
+	}
+	return mounts
+}
+
+// unescapeOctal undoes the kernel's \ooo escapes.
+func unescapeOctal(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
+			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isOctal(c byte) bool { return c >= '0' && c <= '7' }
+
+// mountPointOf returns the longest of mounts that holds path, by whole
+// path components; path itself when none does.
+func mountPointOf(path string, mounts []string) string {
+	best := ""
+	for _, m := range mounts {
+		holds := m == "/" || path == m || strings.HasPrefix(path, m+"/")
+		if holds && len(m) > len(best) {
+			best = m
+		}
+	}
+	if best == "" {
+		return path
+	}
+	return best
+}

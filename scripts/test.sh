@@ -11,11 +11,13 @@ cd "$(dirname "$0")/.."
 
 # Real components the tests run against: libevtx's evtxexport (record
 # counts), Alertmanager (the alertmanager handler), an SMTP server
-# (python3-aiosmtpd, the email handler).
+# (python3-aiosmtpd, the email handler), setfacl (acl: the permission
+# check's POSIX ACL reading).
 missing=()
 command -v evtxexport >/dev/null 2>&1 || missing+=(libevtx-utils)
 command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || missing+=(python3-aiosmtpd) # Debian's python3, not one on PATH
+command -v setfacl >/dev/null 2>&1 || missing+=(acl) # POSIX ACLs in the permission check
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${missing[*]}" >&2

@@ -1,6 +1,7 @@
 package perm
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -96,6 +97,10 @@ const exampleProgramData = `C:\ProgramData\logmedic`
 // as, when it is another).
 type sidTrust struct {
 	self string
+	// limited: self is a service account that a fix grants only what
+	// the daemon needs, read and execute, or modify where it writes
+	// (Target.Write), not full control (CheckService).
+	limited bool
 }
 
 func (t sidTrust) trusted(sid string) bool {
@@ -104,6 +109,17 @@ func (t sidTrust) trusted(sid string) bool {
 		return true
 	}
 	return sid != "" && sid == t.self
+}
+
+// object is a path being judged and what it is to the target.
+type object struct {
+	path string
+	dir  bool // a directory (for a link: its target is one)
+	link bool // a symbolic link or junction, judged itself
+	role role
+	// write: the daemon writes in it (the state directory): a fix for
+	// a limited account grants it modify rather than read.
+	write bool
 }
 
 // matters is the rights that let an account change a path in role r.
@@ -124,6 +140,26 @@ func matters(dir bool, r role) uint32 {
 	return m
 }
 
+// linkMatters is the rights that let an account change a symbolic link
+// or junction itself: replace it (DELETE), retarget it (setting a
+// reparse point takes write data or write attributes, [MS-FSA]
+// 2.1.5.10.37), or give itself those rights.
+const linkMatters = rightDelete | rightWriteDAC | rightWriteOwner | rightWriteData | rightAppendData | rightWriteAttributes
+
+// inheritMatters is the rights that, inherited by what the daemon
+// creates in a directory target, let an account change it: a file's
+// through OBJECT_INHERIT, a subdirectory's through CONTAINER_INHERIT.
+func inheritMatters(flags uint8) uint32 {
+	var m uint32
+	if flags&aceObjectInherit != 0 {
+		m |= matters(false, asTarget)
+	}
+	if flags&aceContainerInherit != 0 {
+		m |= matters(true, asTarget)
+	}
+	return m
+}
+
 // expand maps generic rights in a mask to the file rights they grant.
 func expand(mask uint32) uint32 {
 	if mask&genericAll != 0 {
@@ -135,12 +171,29 @@ func expand(mask uint32) uint32 {
 	return mask
 }
 
-// rightNames names the rights of w that matter.
-func (w writer) rightNames(dir bool) []string {
-	if w.all&fileAllAccess == fileAllAccess {
-		return []string{"full control"}
+// rights names the rights of w that matter, on the path itself and on
+// what is created in it: "add file, add subdirectory; on what is created
+// in it: write, append".
+func (w writer) rightsText(o object) string {
+	var parts []string
+	switch {
+	case w.all&fileAllAccess == fileAllAccess:
+		parts = append(parts, "full control")
+	case w.rights != 0:
+		parts = append(parts, strings.Join(maskNames(w.rights, o.dir && !o.link), ", "))
 	}
-	mask := w.rights
+	switch {
+	case w.inheritAll&fileAllAccess == fileAllAccess:
+		parts = append(parts, "on what is created in it: full control")
+	case w.inherit != 0:
+		parts = append(parts, "on what is created in it: "+strings.Join(maskNames(w.inherit, false), ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// maskNames names the rights in mask that matter, as for a directory
+// or a file.
+func maskNames(mask uint32, dir bool) []string {
 	var names []string
 	add := func(bit uint32, file, directory string) {
 		if mask&bit == 0 {
@@ -155,6 +208,7 @@ func (w writer) rightNames(dir bool) []string {
 	add(rightWriteData, "write", "add file")
 	add(rightAppendData, "append", "add subdirectory")
 	add(rightDeleteChild, "delete child", "delete child")
+	add(rightWriteAttributes, "write attributes", "write attributes")
 	add(rightDelete, "delete", "delete")
 	add(rightWriteDAC, "change permissions", "change permissions")
 	add(rightWriteOwner, "take ownership", "take ownership")
@@ -163,58 +217,76 @@ func (w writer) rightNames(dir bool) []string {
 
 // writer is an account that can change a path, and how.
 type writer struct {
-	who      account
-	rights   uint32 // the rights that matter
-	all      uint32 // every right granted
-	explicit bool   // granted by an ACE set on the path itself, not inherited
+	who    account
+	rights uint32 // the rights that matter on the path
+	all    uint32 // every right granted on the path
+	// inherit and inheritAll are the same for what the daemon creates
+	// in a directory target, through inheritable ACEs.
+	inherit, inheritAll uint32
+	explicit            bool // granted by an ACE set on the path itself, not inherited
 }
 
-// writers returns the untrusted accounts that can change a path in role
-// r through the DACL. Deny ACEs are not subtracted: one never covers
-// every group a user is in, so a grant to others is a problem even next
-// to a deny. CREATOR OWNER and CREATOR GROUP only mean something in
-// inheritable ACEs; OWNER RIGHTS is the owner, judged as the owner.
-func (t sidTrust) writers(d *descriptor, dir bool, r role) []writer {
-	need := matters(dir, r)
+// writers returns the untrusted accounts that can change o through the
+// DACL. Deny ACEs are not subtracted: one never covers every group a
+// user is in, so a grant to others is a problem even next to a deny.
+// CREATOR OWNER and CREATOR GROUP only mean something in inheritable
+// ACEs; OWNER RIGHTS is the owner, judged as the owner.
+//
+// A directory target's inheritable ACEs (inherit-only ones too) are
+// judged as well: every file the daemon creates in it gets them. CREATOR
+// OWNER is skipped there: it gives a new entry to whoever created it,
+// and only those the directory lets create entries can, which is judged
+// already. CREATOR GROUP counts: the creator's primary group may hold
+// anyone.
+func (t sidTrust) writers(d *descriptor, o object) []writer {
+	need := matters(o.dir, o.role)
+	if o.link {
+		need = linkMatters
+	}
+	children := o.dir && !o.link && o.role == asTarget
 	var ws []writer
 	for _, a := range d.aces {
 		if a.typ != aceAllowed && a.typ != aceAllowedCallback {
 			continue
 		}
-		if a.flags&aceInheritOnly != 0 {
+		if t.trusted(a.who.sid) || a.who.sid == sidOwnerRights {
 			continue
 		}
-		switch a.who.sid {
-		case sidCreatorOwner, sidCreatorGroup, sidOwnerRights:
-			continue
+		mask := expand(a.mask)
+		var got, all, inherit, inheritAll uint32
+		if a.flags&aceInheritOnly == 0 && a.who.sid != sidCreatorOwner && a.who.sid != sidCreatorGroup {
+			got, all = mask&need, mask
 		}
-		if t.trusted(a.who.sid) {
-			continue
+		if children && a.who.sid != sidCreatorOwner {
+			if m := inheritMatters(a.flags); m != 0 {
+				inherit, inheritAll = mask&m, mask
+			}
 		}
-		got := expand(a.mask) & need
-		if got == 0 {
+		if got == 0 && inherit == 0 {
 			continue
 		}
 		explicit := a.flags&aceInherited == 0
-		merged := false
-		for i := range ws {
-			if ws[i].who.sid == a.who.sid {
-				ws[i].rights |= got
-				ws[i].all |= expand(a.mask)
-				ws[i].explicit = ws[i].explicit || explicit
-				merged = true
-			}
+		i := slices.IndexFunc(ws, func(w writer) bool { return w.who.sid == a.who.sid })
+		if i < 0 {
+			ws = append(ws, writer{who: a.who})
+			i = len(ws) - 1
 		}
-		if !merged {
-			ws = append(ws, writer{who: a.who, rights: got, all: expand(a.mask), explicit: explicit})
+		w := &ws[i]
+		w.rights |= got
+		w.inherit |= inherit
+		if got != 0 {
+			w.all |= all
 		}
+		if inherit != 0 {
+			w.inheritAll |= inheritAll
+		}
+		w.explicit = w.explicit || explicit
 	}
 	return ws
 }
 
-// judgeDescriptor says what is wrong with path in role r, and how to
-// fix it.
-func (t sidTrust) judgeDescriptor(path string, dir bool, d *descriptor, r role) (reason, fix string) {
+// judgeDescriptor says what is wrong with o, and how to fix it.
+func (t sidTrust) judgeDescriptor(o object, d *descriptor) (reason, fix string) {
 	var what []string
 	badOwner := !t.trusted(d.owner.sid)
 	if badOwner {
@@ -224,11 +296,11 @@ func (t sidTrust) judgeDescriptor(path string, dir bool, d *descriptor, r role) 
 	if d.nullDACL {
 		what = append(what, "has no DACL, so everyone has full control")
 	} else {
-		ws = t.writers(d, dir, r)
+		ws = t.writers(d, o)
 		if len(ws) > 0 {
 			var names []string
 			for _, w := range ws {
-				names = append(names, w.who.String()+": "+strings.Join(w.rightNames(dir), ", "))
+				names = append(names, w.who.String()+": "+w.rightsText(o))
 			}
 			what = append(what, "can be changed by "+list(names))
 		}
@@ -237,7 +309,10 @@ func (t sidTrust) judgeDescriptor(path string, dir bool, d *descriptor, r role) 
 		return "", ""
 	}
 	reason = strings.Join(what, " and ")
-	if r == asAncestor {
+	if o.link {
+		reason = "(the link itself) " + reason
+	}
+	if o.role == asAncestor && !o.link {
 		var names []string
 		if badOwner {
 			names = append(names, d.owner.String())
@@ -248,21 +323,34 @@ func (t sidTrust) judgeDescriptor(path string, dir bool, d *descriptor, r role) 
 		if d.nullDACL {
 			names = append(names, "Everyone")
 		}
-		return reason, "move what logmedic uses to a directory only administrators can change (such as " + exampleProgramData + "), or take away the access of " + list(names) + " to " + path
+		return reason, "move what logmedic uses to a directory only administrators can change (such as " + exampleProgramData + "), or take away the access of " + list(names) + " to " + o.path
 	}
-	return reason, t.icacls(path, dir, badOwner, ws)
+	return reason, t.icacls(o, badOwner, ws)
 }
 
-// icacls returns commands that leave path owned by Administrators and
+// icacls returns commands that leave o owned by Administrators and
 // changeable by SYSTEM, Administrators (and self) only: remove explicit
 // grants to others, drop inherited ACEs, grant full control to the
 // trusted. Users get no read access: the configuration can hold secrets.
-// Each grant is quoted: PowerShell would parse (OI)(CI) otherwise.
-func (t sidTrust) icacls(path string, dir bool, owner bool, ws []writer) string {
-	q := winQuote(path)
+// A directory target's owner is set for everything in it (/T), and what
+// is in it is reset to inherit only the directory's new ACL: files made
+// while it was open to others keep their grants otherwise. A link is
+// changed itself (/L), not its target. Each grant is quoted: PowerShell
+// would parse (OI)(CI) otherwise.
+func (t sidTrust) icacls(o object, owner bool, ws []writer) string {
+	q := winQuote(o.path)
+	tree := o.dir && !o.link && o.role == asTarget
+	suffix := ""
+	if o.link {
+		suffix = " /L"
+	}
 	var cmds []string
 	if owner {
-		cmds = append(cmds, "icacls "+q+" /setowner *"+sidAdministrators)
+		cmd := "icacls " + q + " /setowner *" + sidAdministrators + suffix
+		if tree {
+			cmd += " /T /C"
+		}
+		cmds = append(cmds, cmd)
 	}
 	var remove []string
 	for _, w := range ws {
@@ -271,22 +359,40 @@ func (t sidTrust) icacls(path string, dir bool, owner bool, ws []writer) string 
 		}
 	}
 	if len(remove) > 0 {
-		cmds = append(cmds, "icacls "+q+" /remove:g "+strings.Join(remove, " "))
+		cmds = append(cmds, "icacls "+q+" /remove:g "+strings.Join(remove, " ")+suffix)
 	}
 	inherit := ""
-	if dir {
+	if o.dir && !o.link {
 		inherit = "(OI)(CI)"
 	}
-	grant := []string{sidSystem, sidAdministrators}
-	if t.self != "" && t.self != sidSystem && t.self != sidAdministrators {
-		grant = append(grant, t.self)
-	}
 	cmd := "icacls " + q + " /inheritance:r /grant:r"
-	for _, sid := range grant {
-		cmd += ` "*` + sid + ":" + inherit + `F"`
+	for _, g := range t.grants(o) {
+		cmd += ` "*` + g.sid + ":" + inherit + g.rights + `"`
 	}
-	cmds = append(cmds, cmd)
+	cmds = append(cmds, cmd+suffix)
+	if tree {
+		cmds = append(cmds, "icacls "+winQuote(strings.TrimRight(o.path, `\`)+`\*`)+" /reset /T /C")
+	}
 	return strings.Join(cmds, ", then ")
+}
+
+type grant struct{ sid, rights string }
+
+// grants is who a fix gives access to o: full control to SYSTEM,
+// Administrators and self; a limited self (a service account) gets read
+// and execute, or modify where the daemon writes.
+func (t sidTrust) grants(o object) []grant {
+	gs := []grant{{sidSystem, "F"}, {sidAdministrators, "F"}}
+	if t.self == "" || t.self == sidSystem || t.self == sidAdministrators {
+		return gs
+	}
+	switch {
+	case !t.limited:
+		return append(gs, grant{t.self, "F"})
+	case o.write && o.role == asTarget:
+		return append(gs, grant{t.self, "M"})
+	}
+	return append(gs, grant{t.self, "RX"})
 }
 
 // winQuote quotes a path for cmd.exe and PowerShell alike. A trailing

@@ -43,13 +43,16 @@ func locked(extra ...ace) *descriptor {
 
 func TestJudgeDescriptor(t *testing.T) {
 	cases := []struct {
-		name   string
-		self   string // the account logmedic runs as, "" for CheckSystem
-		dir    bool
-		role   role
-		d      *descriptor
-		reason string // "" for no problem; else words of the reason
-		fix    string // words of the fix
+		name    string
+		self    string // the account logmedic runs as, "" for CheckSystem
+		limited bool   // self is a service account (CheckService)
+		dir     bool
+		link    bool
+		write   bool
+		role    role
+		d       *descriptor
+		reason  string // "" for no problem; else words of the reason
+		fix     string // words of the fix
 	}{
 		{name: "locked file", d: locked()},
 		{name: "locked directory", dir: true, d: locked()},
@@ -137,9 +140,33 @@ func TestJudgeDescriptor(t *testing.T) {
 			d:    locked(allow(users, rightWriteAttributes|rightWriteEA|maskRX, 0)),
 		},
 		{
-			name: "inherit-only grants are for children",
+			name:   "a directory target's inherit-only grants reach what the daemon creates in it",
+			dir:    true,
+			d:      locked(allow(users, maskFull, inheritBoth|aceInheritOnly)),
+			reason: `BUILTIN\Users (S-1-5-32-545): on what is created in it: full control`,
+			fix:    `icacls "C:\ProgramData\logmedic\*" /reset /T /C`,
+		},
+		{
+			name:   "a directory target's inheritable write for files",
+			dir:    true,
+			d:      locked(allow(authenticated, maskModify, aceObjectInherit|aceInheritOnly|aceInherited)),
+			reason: `NT AUTHORITY\Authenticated Users (S-1-5-11): on what is created in it: write, append, delete`,
+		},
+		{
+			name: "CREATOR OWNER's inherit-only grant gives new entries to their creators, who are judged already",
 			dir:  true,
+			d:    locked(allow(creatorOwner, maskFull, inheritBoth|aceInheritOnly)),
+		},
+		{
+			name: "inherit-only grants on a directory above the target are for other children",
+			dir:  true,
+			role: asParent,
 			d:    locked(allow(users, maskFull, inheritBoth|aceInheritOnly)),
+		},
+		{
+			name: "inheritable read for users is fine",
+			dir:  true,
+			d:    locked(allow(users, maskRX, inheritBoth)),
 		},
 		{
 			name: "CREATOR OWNER on the object itself means nothing",
@@ -208,6 +235,89 @@ func TestJudgeDescriptor(t *testing.T) {
 			fix:    `/remove:g *S-1-5-32-545, then`,
 		},
 		{
+			name:   "a directory target owned by a user is given to Administrators with everything in it",
+			dir:    true,
+			d:      &descriptor{owner: alice, aces: locked().aces},
+			reason: "is owned by HOST\\alice",
+			fix:    `icacls "C:\ProgramData\logmedic" /setowner *S-1-5-32-544 /T /C, then icacls "C:\ProgramData\logmedic" /inheritance:r /grant:r "*S-1-5-18:(OI)(CI)F" "*S-1-5-32-544:(OI)(CI)F", then icacls "C:\ProgramData\logmedic\*" /reset /T /C`,
+		},
+		{
+			name:   "a directory above the target is not changed recursively",
+			dir:    true,
+			role:   asParent,
+			d:      &descriptor{owner: alice, aces: locked().aces},
+			reason: "is owned by HOST\\alice",
+			fix:    `icacls "C:\ProgramData\logmedic" /setowner *S-1-5-32-544, then icacls "C:\ProgramData\logmedic" /inheritance:r /grant:r "*S-1-5-18:(OI)(CI)F" "*S-1-5-32-544:(OI)(CI)F"`,
+		},
+		{
+			name: "a link owned by Administrators that only they can change",
+			link: true,
+			d:    locked(allow(users, maskRX, 0)),
+		},
+		{
+			name:   "a link that users may delete, and so replace",
+			link:   true,
+			d:      locked(allow(users, rightDelete, 0)),
+			reason: `(the link itself) can be changed by BUILTIN\Users (S-1-5-32-545): delete`,
+			fix:    `icacls "C:\ProgramData\logmedic" /remove:g *S-1-5-32-545 /L, then icacls "C:\ProgramData\logmedic" /inheritance:r /grant:r "*S-1-5-18:F" "*S-1-5-32-544:F" /L`,
+		},
+		{
+			name:   "a link that users may retarget: setting a reparse point takes write attributes",
+			link:   true,
+			d:      locked(allow(users, rightWriteAttributes|maskRX, aceInherited)),
+			reason: "write attributes",
+		},
+		{
+			name:   "a junction to a directory, owned by a user",
+			link:   true,
+			dir:    true,
+			role:   asAncestor,
+			d:      &descriptor{owner: alice, aces: locked().aces},
+			reason: "(the link itself) is owned by HOST\\alice",
+			fix:    `icacls "C:\ProgramData\logmedic" /setowner *S-1-5-32-544 /L, then icacls "C:\ProgramData\logmedic" /inheritance:r /grant:r "*S-1-5-18:F" "*S-1-5-32-544:F" /L`,
+		},
+		{
+			name: "a link's inherit-only grants mean nothing",
+			link: true,
+			dir:  true,
+			d:    locked(allow(users, maskFull, inheritBoth|aceInheritOnly)),
+		},
+		{
+			name:    "the service account logmedic will run as is trusted",
+			self:    localService.sid,
+			limited: true,
+			dir:     true,
+			write:   true,
+			d:       locked(allow(localService, maskModify, inheritBoth)),
+		},
+		{
+			name:    "a service account is granted read on a file it runs",
+			self:    localService.sid,
+			limited: true,
+			d:       locked(allow(users, maskModify, aceInherited)),
+			reason:  "write",
+			fix:     `/inheritance:r /grant:r "*S-1-5-18:F" "*S-1-5-32-544:F" "*S-1-5-19:RX"`,
+		},
+		{
+			name:    "a service account is granted modify on the state directory",
+			self:    localService.sid,
+			limited: true,
+			dir:     true,
+			write:   true,
+			d:       locked(allow(users, maskAddOnly, aceInherited|aceContainerInherit)),
+			reason:  "add file",
+			fix:     `/inheritance:r /grant:r "*S-1-5-18:(OI)(CI)F" "*S-1-5-32-544:(OI)(CI)F" "*S-1-5-19:(OI)(CI)M"`,
+		},
+		{
+			name:    "a service account is granted read on a drop folder",
+			self:    localService.sid,
+			limited: true,
+			dir:     true,
+			d:       locked(allow(users, maskAddOnly, aceInherited|aceContainerInherit)),
+			reason:  "add file",
+			fix:     `"*S-1-5-32-544:(OI)(CI)F" "*S-1-5-19:(OI)(CI)RX"`,
+		},
+		{
 			name:   "a service account's own state directory is granted to it",
 			self:   localService.sid,
 			dir:    true,
@@ -218,7 +328,8 @@ func TestJudgeDescriptor(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			reason, fix := sidTrust{self: tc.self}.judgeDescriptor(exampleProgramData, tc.dir, tc.d, tc.role)
+			o := object{path: exampleProgramData, dir: tc.dir, link: tc.link, role: tc.role, write: tc.write}
+			reason, fix := sidTrust{self: tc.self, limited: tc.limited}.judgeDescriptor(o, tc.d)
 			if tc.reason == "" {
 				if reason != "" {
 					t.Fatalf("got %q (fix %q), want no problem", reason, fix)

@@ -16,7 +16,12 @@
 //     an entry, and every entry on the way is owner-checked, so others
 //     can add names next to ours but not replace ours. A directory
 //     target (the state directory) gets no such excuse: others could
-//     add files to it. POSIX ACLs and capabilities are not read.
+//     add files to it. On Linux a POSIX access ACL (posixacl.go) is read
+//     too: a named user other than root and the user logmedic runs as,
+//     or a named group other than root, whose entry grants write through
+//     the mask, is refused like group write; with an ACL, the owning
+//     group's write is its ACL entry's, not the mode's group bits (the
+//     mask). Default ACLs and capabilities are not read.
 //   - Windows (perm_windows.go, judged in acl.go): the owner must be
 //     SYSTEM, Administrators, TrustedInstaller or the account logmedic
 //     runs as (an owner can always rewrite the DACL), and no other
@@ -24,13 +29,19 @@
 //     a right that lets it change the target: write or append data,
 //     DELETE, WRITE_DAC, WRITE_OWNER; on a directory target or a file's
 //     own directory also add file, add subdirectory and delete child.
-//     Directories further up are only refused for delete child, DELETE,
-//     WRITE_DAC and WRITE_OWNER: C:\ and C:\ProgramData let Users create
-//     folders, which cannot replace ours.
+//     A directory target's inheritable ACEs count too (inherit-only ones
+//     included, CREATOR OWNER excepted): every file the daemon creates
+//     in it gets them. Directories further up are only refused for
+//     delete child, DELETE, WRITE_DAC and WRITE_OWNER: C:\ and
+//     C:\ProgramData let Users create folders, which cannot replace
+//     ours.
 //
 // Symbolic links are followed: both the directories holding the link and
 // the ones holding its target are checked, and the link's target in the
-// link's role.
+// link's role. The link itself is judged too: on Unix its owner, on
+// Windows its own owner and DACL (a symbolic link or junction, opened
+// without following it), where DELETE, WRITE_DAC, WRITE_OWNER, write
+// data and write attributes (which retarget it) are refused.
 package perm
 
 import (
@@ -40,6 +51,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Target is one path logmedic trusts.
@@ -48,9 +60,19 @@ type Target struct {
 	// What it is, for messages: "config", "script", "state directory".
 	What string
 	// Optional means the path may not exist yet (the daemon creates the
-	// state directory): then the directories above it are checked.
-	// Otherwise a missing path is a problem.
+	// state directory), or may go away (a temporary file in it): then
+	// the directories above it are checked. Otherwise a missing path is
+	// a problem: whoever can create it would choose what it holds.
 	Optional bool
+	// Write says the daemon writes in the path (the state directory,
+	// the log file's directory): a fix from CheckService grants the
+	// service account modify there rather than read and execute.
+	Write bool
+	// Refuse, when set, is reported as the target's problem, with no
+	// fix but what it says, without looking at the file system: a path
+	// that cannot be judged, such as a Windows path relative to the
+	// current drive (\fix.ps1).
+	Refuse string
 }
 
 // Problem is a path on the way to a target that someone other than an
@@ -117,20 +139,40 @@ func Err(ps []Problem) error {
 // Administrators, TrustedInstaller and the current account. It returns
 // every problem, each path reported once.
 func Check(targets []Target) []Problem {
-	return check(targets, false)
+	return check(targets, trustSpec{})
 }
 
 // CheckSystem checks targets for a daemon that will run as SYSTEM (root):
 // it trusts only the system's own accounts and administrators, not the
-// current user. logmedic service install uses it to warn an admin, before
-// the service refuses to start.
+// current user.
 func CheckSystem(targets []Target) []Problem {
-	return check(targets, true)
+	return check(targets, trustSpec{strict: true})
 }
 
-func check(targets []Target, strict bool) []Problem {
+// CheckService checks targets for a Windows service that will run as the
+// account whose SID is sid (S-1-5-19 for LocalService; "" or S-1-5-18
+// for LocalSystem): it trusts the system's own accounts, administrators
+// and that account, not the current user, and its fixes grant that
+// account read and execute, or modify where the daemon writes
+// (Target.Write), so that the service can still read its files.
+// logmedic service install uses it, before the service refuses to start.
+// Elsewhere it is CheckSystem.
+func CheckService(targets []Target, sid string) []Problem {
+	return check(targets, trustSpec{strict: true, service: sid})
+}
+
+// trustSpec is whom a check trusts besides the system's own accounts and
+// administrators.
+type trustSpec struct {
+	// strict: not the current account.
+	strict bool
+	// service is a Windows service account's SID, trusted under strict.
+	service string
+}
+
+func check(targets []Target, spec trustSpec) []Problem {
 	c := &checker{seen: map[seenKey]bool{}, reported: map[string]bool{}}
-	tr, err := newTrust(strict)
+	tr, err := newTrust(spec)
 	if err != nil {
 		for _, t := range targets {
 			c.report(Problem{What: t.What, Target: t.Path, Path: t.Path, Reason: "cannot be checked: " + err.Error()})
@@ -178,6 +220,8 @@ type checker struct {
 	seen     map[seenKey]bool
 	reported map[string]bool
 	problems []Problem
+	// write is the current target's Write.
+	write bool
 }
 
 func (c *checker) report(p Problem) {
@@ -196,78 +240,101 @@ func (c *checker) target(t Target) {
 	if what == "" {
 		what = "file"
 	}
+	if t.Refuse != "" {
+		c.report(Problem{What: what, Target: t.Path, Path: t.Path, Reason: t.Refuse})
+		return
+	}
 	p, err := filepath.Abs(t.Path)
 	if err != nil {
 		c.report(Problem{What: what, Target: t.Path, Path: t.Path, Reason: "cannot be checked: " + err.Error()})
 		return
 	}
-	if t.Optional {
-		// The daemon creates what is missing, private to itself: check
-		// from the closest existing directory up.
-		q := p
-		for {
-			_, err := inspect(q)
-			if err == nil {
-				if q != p {
-					c.walk(what, p, q, asAncestor, 0)
-					return
+	c.write = t.Write
+	defer func() { c.write = false }()
+	// An optional path that goes away while it is checked (a temporary
+	// file in the state directory) is looked for again, once.
+	for try := 0; ; try++ {
+		if t.Optional {
+			// The daemon creates what is missing, private to itself:
+			// check from the closest existing directory up.
+			q := p
+			for {
+				_, err := inspect(q)
+				if err == nil {
+					if q != p {
+						c.walk(what, p, q, asAncestor, 0, false)
+						return
+					}
+					break
 				}
-				break
+				// A path under a file cannot exist (ENOTDIR): the
+				// daemon will fail to create it, and nobody else can
+				// without replacing the file, which its directory's
+				// check covers.
+				if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) || filepath.Dir(q) == q {
+					break
+				}
+				q = filepath.Dir(q)
 			}
-			if !errors.Is(err, fs.ErrNotExist) || filepath.Dir(q) == q {
-				break
-			}
-			q = filepath.Dir(q)
+		}
+		// A link loop, or a directory on the way that cannot be
+		// searched: the walk would not say. A missing path it reports
+		// precisely.
+		if _, err := os.Stat(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			c.report(Problem{What: what, Target: p, Path: p, Reason: "cannot be checked: " + err.Error()})
+			return
+		}
+		if !c.walk(what, p, p, asTarget, 0, t.Optional && try == 0) {
+			return
 		}
 	}
-	// A link loop, or a directory on the way that cannot be searched:
-	// the walk would not say. A missing path it reports precisely.
-	if _, err := os.Stat(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		c.report(Problem{What: what, Target: p, Path: p, Reason: "cannot be checked: " + err.Error()})
-		return
-	}
-	c.walk(what, p, p, asTarget, 0)
 }
 
 // walk checks p in role r, then each directory above it. A symbolic
-// link is checked where it points, in its own role, recursively.
-func (c *checker) walk(what, target, p string, r role, links int) {
+// link is checked where it points, in its own role, recursively. With
+// vanish set, a target p that does not exist is not reported: walk
+// returns true instead, for the caller to look again.
+func (c *checker) walk(what, target, p string, r role, links int, vanish bool) (vanished bool) {
 	if links > maxLinks {
 		c.report(Problem{What: what, Target: target, Path: p, Reason: "has too many levels of symbolic links"})
-		return
+		return false
 	}
 	for {
 		k := seenKey{p, r}
 		if c.seen[k] {
-			return // this path and everything above it were checked
+			return false // this path and everything above it were checked
 		}
 		c.seen[k] = true
 		n, err := inspect(p)
 		switch {
+		case errors.Is(err, fs.ErrNotExist) && vanish && p == target:
+			delete(c.seen, k)
+			return true
 		case errors.Is(err, fs.ErrNotExist):
-			fix := "create it, or correct the path in the configuration"
-			if r != asTarget {
-				fix = ""
+			reason, fix := "does not exist", ""
+			if r == asTarget {
+				reason = "does not exist: whoever can create it would choose what logmedic uses"
+				fix = "create it, changeable only by administrators, or correct the path in the configuration"
 			}
-			c.report(Problem{What: what, Target: target, Path: p, Reason: "does not exist", Fix: fix})
-			return
+			c.report(Problem{What: what, Target: target, Path: p, Reason: reason, Fix: fix})
+			return false
 		case err != nil:
 			c.report(Problem{What: what, Target: target, Path: p, Reason: "cannot be checked: " + err.Error()})
-			return
+			return false
 		}
 		if n.link != "" {
 			dest := n.link
 			if !filepath.IsAbs(dest) {
 				dest = filepath.Join(filepath.Dir(p), dest)
 			}
-			c.walk(what, target, filepath.Clean(dest), r, links+1)
+			c.walk(what, target, filepath.Clean(dest), r, links+1, false)
 		}
-		if reason, fix := c.trust.judge(p, n, r); reason != "" {
+		if reason, fix := c.trust.judge(p, n, r, c.write && r == asTarget); reason != "" {
 			c.report(Problem{What: what, Target: target, Path: p, Reason: reason, Fix: fix})
 		}
 		up := filepath.Dir(p)
 		if up == p {
-			return
+			return false
 		}
 		if r == asTarget && !n.dir {
 			r = asParent

@@ -15,6 +15,8 @@ import (
 type sysInfo struct {
 	mode     fs.FileMode
 	uid, gid uint32
+	// acl is the POSIX access ACL (Linux), or nil without one.
+	acl posixACL
 }
 
 func inspect(path string) (node, error) {
@@ -34,6 +36,10 @@ func inspect(path string) (node, error) {
 		if fi, err := os.Stat(path); err == nil {
 			n.dir = fi.IsDir()
 		}
+		return n, nil
+	}
+	if n.sys.acl, err = readACL(path); err != nil {
+		return node{}, &fs.PathError{Op: "read POSIX ACL", Path: path, Err: err}
 	}
 	return n, nil
 }
@@ -46,8 +52,8 @@ type trust struct {
 	strict bool
 }
 
-func newTrust(strict bool) (trust, error) {
-	return trust{self: uint32(os.Geteuid()), strict: strict}, nil
+func newTrust(spec trustSpec) (trust, error) {
+	return trust{self: uint32(os.Geteuid()), strict: spec.strict}, nil
 }
 
 func (t trust) trusted(uid uint32) bool {
@@ -55,7 +61,7 @@ func (t trust) trusted(uid uint32) bool {
 }
 
 // judge says what is wrong with path in role r, and how to fix it.
-func (t trust) judge(path string, n node, r role) (reason, fix string) {
+func (t trust) judge(path string, n node, r role, _ bool) (reason, fix string) {
 	var what []string
 	badOwner := !t.trusted(n.sys.uid)
 	if badOwner {
@@ -70,8 +76,26 @@ func (t trust) judge(path string, n node, r role) (reason, fix string) {
 		// could add files to it.
 		sticky := n.dir && n.sys.mode&fs.ModeSticky != 0 && r != asTarget
 		if !sticky {
-			if n.sys.mode&0o020 != 0 && n.sys.gid != 0 && !t.privateGroup(n.sys.gid) {
+			// With a POSIX ACL the mode's group bits are its mask: the
+			// owning group's own entry says what it may do, and named
+			// users and groups may write too.
+			groupWrite := n.sys.mode&0o020 != 0
+			var users, groups []uint32
+			if n.sys.acl != nil {
+				users, groups, groupWrite = n.sys.acl.writers()
+			}
+			for _, uid := range users {
+				if !t.trusted(uid) {
+					writers = append(writers, "user "+userName(uid))
+				}
+			}
+			if groupWrite && n.sys.gid != 0 && !t.privateGroup(n.sys.gid) {
 				writers = append(writers, "group "+groupName(n.sys.gid))
+			}
+			for _, gid := range groups {
+				if gid != 0 && !t.privateGroup(gid) {
+					writers = append(writers, "group "+groupName(gid))
+				}
 			}
 			if n.sys.mode&0o002 != 0 {
 				writers = append(writers, "everyone")
@@ -93,6 +117,11 @@ func (t trust) judge(path string, n node, r role) (reason, fix string) {
 		cmd = "chown " + t.ownerSpec() + " " + shellQuote(path) + " && chmod go-w " + shellQuote(path)
 	default:
 		cmd = "chmod go-w " + shellQuote(path)
+	}
+	if n.sys.acl != nil && n.link == "" {
+		// setfacl -b drops the named entries and the mask; chmod then
+		// works on the owning group's own permissions.
+		cmd = "setfacl -b " + shellQuote(path) + " && " + cmd
 	}
 	if r == asAncestor {
 		return reason, "move what logmedic uses to a directory only root can change (such as /etc/logmedic), or run: " + cmd

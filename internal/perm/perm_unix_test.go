@@ -3,10 +3,15 @@
 package perm
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/logmedic/logmedic/internal/tooltest"
 )
 
 // otherID is a uid and gid no account on a test machine has.
@@ -172,10 +177,30 @@ func TestCheckUnix(t *testing.T) {
 			return []Target{{Path: l, What: "script"}}, []want{{dir + "/gone", "does not exist", "create it"}}
 		}},
 		{"missing script", func(t *testing.T, dir string) ([]Target, []want) {
-			return []Target{{Path: dir + "/fix.sh", What: "script"}}, []want{{dir + "/fix.sh", "does not exist", "correct the path in the configuration"}}
+			return []Target{{Path: dir + "/fix.sh", What: "script"}}, []want{{dir + "/fix.sh", "does not exist: whoever can create it would choose what logmedic uses", "correct the path in the configuration"}}
+		}},
+		{"a path refused without looking", func(t *testing.T, dir string) ([]Target, []want) {
+			return []Target{{Path: `\fix.ps1`, What: "script", Refuse: "is relative to the current drive"}}, []want{{`\fix.ps1`, "is relative to the current drive", ""}}
+		}},
+		{"a file the daemon writes, with a missing optional neighbour", func(t *testing.T, dir string) ([]Target, []want) {
+			d := mkdir(t, dir+"/state", 0o700)
+			return []Target{
+				{Path: d, What: "state directory", Write: true},
+				{Path: write(t, d+"/outbox.db", 0o600), What: "outbox", Optional: true, Write: true},
+				{Path: d + "/status.json", What: "status file", Optional: true},
+			}, nil
+		}},
+		{"a world-writable file in the state directory", func(t *testing.T, dir string) ([]Target, []want) {
+			d := mkdir(t, dir+"/state", 0o700)
+			f := write(t, d+"/outbox.db", 0o666)
+			return []Target{{Path: d, What: "state directory"}, {Path: f, What: "outbox", Optional: true}}, []want{{f, "everyone", "chmod go-w"}}
 		}},
 		{"missing optional state directory", func(t *testing.T, dir string) ([]Target, []want) {
 			return []Target{{Path: dir + "/var/lib/logmedic", What: "state directory", Optional: true}}, nil
+		}},
+		{"an optional directory under a file, which cannot exist", func(t *testing.T, dir string) ([]Target, []want) {
+			f := write(t, dir+"/file", 0o600)
+			return []Target{{Path: f + "/sub", What: "drop folder", Optional: true}}, nil
 		}},
 		{"missing optional state directory under a world-writable one", func(t *testing.T, dir string) ([]Target, []want) {
 			d := mkdir(t, dir+"/var", 0o777)
@@ -250,6 +275,15 @@ func TestCheckSystemTrustsOnlyRoot(t *testing.T) {
 	}
 }
 
+func TestCheckServiceIsCheckSystemOnUnix(t *testing.T) {
+	dir := trustedDir(t)
+	f := write(t, dir+"/c.yaml", 0o600)
+	a, b := CheckSystem([]Target{{Path: f, What: "config"}}), CheckService([]Target{{Path: f, What: "config"}}, "S-1-5-19")
+	if Err(a) == nil != (Err(b) == nil) || (len(a) > 0 && a[0].Error() != b[0].Error()) {
+		t.Errorf("CheckSystem = %v\nCheckService = %v", Err(a), Err(b))
+	}
+}
+
 func TestFixQuotesForTheShell(t *testing.T) {
 	dir := trustedDir(t)
 	f := write(t, dir+"/it's here.yaml", 0o666)
@@ -273,4 +307,74 @@ func TestMkdirPrivate(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("stat = %v, %v; want mode 0700", fi.Mode(), err)
 	}
+}
+
+// setfacl runs setfacl(1), or skips the test when it is missing or the
+// file system takes no POSIX ACLs.
+func setfacl(t *testing.T, args ...string) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("POSIX ACLs are read on Linux only")
+	}
+	path := tooltest.Require(t, "setfacl", "acl")
+	if out, err := exec.Command(path, args...).CombinedOutput(); err != nil {
+		if strings.Contains(string(out), "Operation not supported") {
+			t.Skipf("no POSIX ACLs on this file system: %s", out)
+		}
+		t.Fatalf("setfacl %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+func TestCheckPOSIXACL(t *testing.T) {
+	t.Run("a named user who may write", func(t *testing.T) {
+		dir := trustedDir(t)
+		f := write(t, dir+"/c.yaml", 0o644)
+		if os.Geteuid() == 0 {
+			// root:root -rw-rw-r--+: the group bits show the mask, and
+			// group root's write access is trusted.
+			if err := os.Chown(f, 0, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setfacl(t, "-m", fmt.Sprintf("u:%d:rw", otherID), f)
+		expect(t, Check([]Target{{Path: f, What: "config"}}), want{f, "is writable by user uid 4242", "setfacl -b " + f + " && chmod go-w " + f})
+	})
+	t.Run("a named group who may write", func(t *testing.T) {
+		dir := trustedDir(t)
+		f := write(t, dir+"/c.yaml", 0o600)
+		setfacl(t, "-m", fmt.Sprintf("g:%d:rwx", otherID), f)
+		expect(t, Check([]Target{{Path: f, What: "config"}}), want{f, "is writable by group gid 4242", "setfacl -b"})
+	})
+	t.Run("a directory above with a named user who may write", func(t *testing.T) {
+		dir := trustedDir(t)
+		d := mkdir(t, dir+"/etc", 0o755)
+		f := write(t, d+"/c.yaml", 0o600)
+		setfacl(t, "-m", fmt.Sprintf("u:%d:rwx", otherID), d)
+		expect(t, Check([]Target{{Path: f, What: "config"}}), want{d, "is writable by user uid 4242", "setfacl -b " + d})
+	})
+	t.Run("the mask takes write away", func(t *testing.T) {
+		dir := trustedDir(t)
+		f := write(t, dir+"/c.yaml", 0o600)
+		setfacl(t, "-m", fmt.Sprintf("u:%d:rw,g:%d:rw,m::r", otherID, otherID), f)
+		expect(t, Check([]Target{{Path: f, What: "config"}}))
+	})
+	t.Run("named readers are fine", func(t *testing.T) {
+		dir := trustedDir(t)
+		f := write(t, dir+"/c.yaml", 0o600)
+		setfacl(t, "-m", fmt.Sprintf("u:%d:r,g:%d:rx", otherID, otherID), f)
+		expect(t, Check([]Target{{Path: f, What: "config"}}))
+	})
+	t.Run("root and the user logmedic runs as may write", func(t *testing.T) {
+		dir := trustedDir(t)
+		f := write(t, dir+"/c.yaml", 0o600)
+		setfacl(t, "-m", fmt.Sprintf("u:0:rw,u:%d:rw,g:0:rw", os.Geteuid()), f)
+		expect(t, Check([]Target{{Path: f, What: "config"}}))
+	})
+	t.Run("a sticky directory above is excused as without ACLs", func(t *testing.T) {
+		dir := trustedDir(t)
+		d := mkdir(t, dir+"/tmp", os.ModeSticky|0o755)
+		f := write(t, d+"/c.yaml", 0o600)
+		setfacl(t, "-m", fmt.Sprintf("u:%d:rwx", otherID), d)
+		expect(t, Check([]Target{{Path: f, What: "config"}}))
+	})
 }

@@ -19,9 +19,9 @@ type sysInfo = *descriptor
 // trust is who may own and write what logmedic trusts; see sidTrust.
 type trust = sidTrust
 
-func newTrust(strict bool) (trust, error) {
-	if strict {
-		return trust{}, nil
+func newTrust(spec trustSpec) (trust, error) {
+	if spec.strict {
+		return trust{self: spec.service, limited: true}, nil
 	}
 	self, err := currentSID()
 	if err != nil {
@@ -38,11 +38,13 @@ func currentSID() (string, error) {
 	return u.User.Sid.String(), nil
 }
 
-func (t trust) judge(path string, n node, r role) (reason, fix string) {
-	if n.link != "" || n.sys == nil {
-		return "", "" // a link is judged where it points
+// judge judges a path's own descriptor: a link's too, which says who
+// may delete or retarget the link; the walk judges its target apart.
+func (t trust) judge(path string, n node, r role, write bool) (reason, fix string) {
+	if n.sys == nil {
+		return "", ""
 	}
-	return t.judgeDescriptor(path, n.dir, n.sys, r)
+	return t.judgeDescriptor(object{path: path, dir: n.dir, link: n.link != "", role: r, write: write}, n.sys)
 }
 
 func inspect(path string) (node, error) {
@@ -58,7 +60,6 @@ func inspect(path string) (node, error) {
 			if fi, err := os.Stat(path); err == nil {
 				n.dir = fi.IsDir()
 			}
-			return n, nil
 		}
 	}
 	d, err := readDescriptor(path)
@@ -69,9 +70,22 @@ func inspect(path string) (node, error) {
 	return n, nil
 }
 
-// readDescriptor reads path's owner and DACL.
+// readDescriptor reads the owner and DACL of path itself: of a symbolic
+// link or junction, not of what it leads to (GetNamedSecurityInfo would
+// follow it), so that who may delete or retarget the link is judged.
 func readDescriptor(path string) (*descriptor, error) {
-	sd, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, windows.OWNER_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION)
+	p, err := windows.UTF16PtrFromString(path)
+	if err != nil {
+		return nil, err
+	}
+	h, err := windows.CreateFile(p, windows.READ_CONTROL,
+		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, nil, windows.OPEN_EXISTING,
+		windows.FILE_FLAG_OPEN_REPARSE_POINT|windows.FILE_FLAG_BACKUP_SEMANTICS, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer windows.CloseHandle(h)
+	sd, err := windows.GetSecurityInfo(h, windows.SE_FILE_OBJECT, windows.OWNER_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION)
 	if err != nil {
 		return nil, fmt.Errorf("read security descriptor: %w", err)
 	}

@@ -15,13 +15,14 @@ const (
 	cmdStop        cmd = 1
 	cmdInterrogate cmd = 4
 	cmdShutdown    cmd = 5
+	cmdPreShutdown cmd = 15 // SERVICE_CONTROL_PRESHUTDOWN: sent before Shutdown, with more time
 )
 
 // report is a status for the service control manager.
 type report struct {
 	state State
-	// accepts is whether Stop and Shutdown are accepted (only while
-	// running).
+	// accepts is whether Stop, PreShutdown and Shutdown are accepted
+	// (only while running).
 	accepts    bool
 	checkPoint uint32
 	waitHint   time.Duration
@@ -31,8 +32,8 @@ const (
 	// startGrace is how long run must keep running before Running is
 	// reported: a daemon that fails at once (a bad configuration, files
 	// others can write) never reports Running, so logmedic service
-	// start, which waits for the service to leave StartPending, sees it
-	// stop and says so.
+	// start, which waits for Running or Stopped, sees it stop and says
+	// so.
 	startGrace = 2 * time.Second
 	// startHint is how long starting may take before the service
 	// control manager gives up.
@@ -42,22 +43,34 @@ const (
 	// StopPending is reported again, with a new checkpoint, every
 	// stopHint/3.
 	stopHint = 30 * time.Second
+	// MaxStop bounds how long stopping may take: a run that has not
+	// returned by then (a hung script, a hung network share) is given
+	// up. Stopped is reported (with exit code 0, as for any requested
+	// stop: a non-zero code would make the recovery actions restart a
+	// service an administrator stopped; the Application log says what
+	// happened) and the process exits, its in-flight work resumed at the
+	// next start, rather than staying StopPending for ever, which
+	// neither an administrator nor the recovery actions could get out of.
+	MaxStop = 90 * time.Second
 )
 
 // execute is the Windows handler's logic, free of Windows: it reports
 // StartPending, starts run and, once run has kept going for startGrace,
-// reports Running (accepting Stop and Shutdown). On Stop or Shutdown it
-// reports StopPending, cancels run's context and waits for run to
-// return, reporting progress meanwhile. Interrogate is answered with the
-// current status. Lifecycle messages go to elog.
+// reports Running (accepting Stop, PreShutdown and Shutdown). On any of
+// them it reports StopPending, cancels run's context and waits for run
+// to return, reporting progress meanwhile, for at most MaxStop.
+// Interrogate is answered with the current status. Lifecycle messages
+// go to elog.
 //
 // It returns the service-specific exit code for the Stopped report the
 // caller makes: 0 after a requested stop, whatever run returned (an
 // error then is logged: a non-zero code would make the recovery actions
-// restart a service an administrator stopped); when run returns by
-// itself, 0 if it returned nil, else its error's ExitCode() if it has
+// restart a service an administrator stopped), also when run did not
+// return within MaxStop (that is logged as an error). When run returns by itself, before
+// any stop request, the service failed: its error's ExitCode() if it has
 // one and it is positive, else 1, so that the recovery actions restart
-// the service.
+// the service. That holds for a nil error too: the daemon runs until it
+// is stopped.
 func execute(ctx context.Context, requests <-chan cmd, send func(report), elog Log, run func(context.Context) error) (exitCode uint32) {
 	if elog == nil {
 		elog = nopLog{}
@@ -76,6 +89,7 @@ func execute(ctx context.Context, requests <-chan cmd, send func(report), elog L
 	progress.Stop()
 	defer progress.Stop()
 	stopping := false
+	var giveUp time.Time // when stopping, MaxStop after the request
 	for {
 		select {
 		case <-started.C:
@@ -88,14 +102,15 @@ func execute(ctx context.Context, requests <-chan cmd, send func(report), elog L
 				continue
 			}
 			switch c {
-			case cmdStop, cmdShutdown:
+			case cmdStop, cmdShutdown, cmdPreShutdown:
 				if !stopping {
 					stopping = true
+					giveUp = time.Now().Add(MaxStop)
 					started.Stop()
-					if c == cmdShutdown {
-						elog.Info("logmedic service stopping: the system is shutting down")
-					} else {
+					if c == cmdStop {
 						elog.Info("logmedic service stopping: stop requested")
+					} else {
+						elog.Info("logmedic service stopping: the system is shutting down")
 					}
 					cancel()
 					progress.Reset(stopHint / 3)
@@ -104,6 +119,10 @@ func execute(ctx context.Context, requests <-chan cmd, send func(report), elog L
 			}
 			send(cur) // also the answer to Interrogate
 		case <-progress.C:
+			if !time.Now().Before(giveUp) {
+				elog.Error("logmedic service did not stop within " + MaxStop.String() + ": it exits with its work in flight, which it resumes at the next start")
+				return 0
+			}
 			cur.checkPoint++
 			send(cur)
 		case err := <-done:
@@ -115,6 +134,10 @@ func execute(ctx context.Context, requests <-chan cmd, send func(report), elog L
 	}
 }
 
+// errStoppedByItself is how a run that returns nil before a stop
+// request failed.
+var errStoppedByItself = errors.New("it stopped by itself, without a stop request")
+
 // finish logs how run ended and returns the exit code.
 func finish(err error, requested bool, elog Log) uint32 {
 	switch {
@@ -125,8 +148,7 @@ func finish(err error, requested bool, elog Log) uint32 {
 		elog.Warning("logmedic service stopped; while stopping: " + err.Error())
 		return 0
 	case err == nil:
-		elog.Info("logmedic service stopped: it had nothing left to do")
-		return 0
+		err = errStoppedByItself
 	}
 	elog.Error("logmedic service failed: " + err.Error())
 	var ec interface{ ExitCode() int }

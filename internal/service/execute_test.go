@@ -148,10 +148,29 @@ func TestExecute(t *testing.T) {
 			code:    2,
 		},
 		{
-			name:    "ending by itself without an error",
+			name:    "ending by itself without an error is a failure too, for the recovery actions",
 			run:     func(context.Context) error { return nil },
 			reports: []report{startPending, stopPending(1)},
-			logs:    []string{"info: logmedic service stopped: it had nothing left to do"},
+			logs:    []string{"error: logmedic service failed: it stopped by itself, without a stop request"},
+			code:    1,
+		},
+		{
+			name:     "pre-shutdown stops as shutdown does",
+			run:      persist(0, nil),
+			requests: []cmd{cmdPreShutdown},
+			reports:  []report{startPending, running, stopPending(1)},
+			logs:     []string{"info: logmedic service started", "info: logmedic service stopping: the system is shutting down", "info: logmedic service stopped"},
+		},
+		{
+			name:     "a stop that hangs is given up after maxStop, as a requested stop (no recovery restart)",
+			run:      persist(time.Hour, nil),
+			requests: []cmd{cmdStop},
+			// A checkpoint every 10s until 90s.
+			reports: []report{startPending, running, stopPending(1), stopPending(2), stopPending(3), stopPending(4), stopPending(5),
+				stopPending(6), stopPending(7), stopPending(8), stopPending(9)},
+			logs: []string{"info: logmedic service started", "info: logmedic service stopping: stop requested",
+				"error: logmedic service did not stop within 1m30s: it exits with its work in flight, which it resumes at the next start"},
+			code: 0,
 		},
 		{
 			name:     "stop while starting",
@@ -192,6 +211,7 @@ func TestExecute(t *testing.T) {
 					requests <- c
 				}
 				<-done
+				time.Sleep(2 * time.Hour) // a run given up on ends, in the bubble
 				reports, logs := rec.snapshot()
 				if !slices.Equal(reports, tc.reports) {
 					t.Errorf("reports:\n got %+v\nwant %+v", reports, tc.reports)

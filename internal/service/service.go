@@ -11,10 +11,15 @@ package service
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 )
 
 // DefaultName is the service's name, and its event source's.
@@ -193,7 +198,7 @@ func (c Config) withDefaults() (Config, error) {
 	if !isAbsWindows(c.Exe) {
 		return c, fmt.Errorf("program %q is not an absolute path", c.Exe)
 	}
-	acct, err := account(c.Account)
+	acct, err := accountFor(c.Account)
 	if err != nil {
 		return c, err
 	}
@@ -223,9 +228,9 @@ func isAbsWindows(p string) bool {
 		('a' <= p[0] && p[0] <= 'z' || 'A' <= p[0] && p[0] <= 'Z')
 }
 
-// account returns the account name CreateService takes ("" is
+// accountFor returns the account name CreateService takes ("" is
 // LocalSystem), or an error for accounts that need a password.
-func account(a string) (string, error) {
+func accountFor(a string) (string, error) {
 	switch strings.ToLower(a) {
 	case "", "localsystem", `.\localsystem`, `nt authority\system`:
 		return "", nil
@@ -240,12 +245,120 @@ func account(a string) (string, error) {
 	return "", fmt.Errorf("account %q needs a password, which logmedic service install does not take: use LocalSystem, LocalService, NetworkService, a virtual account (NT SERVICE\\name) or a group managed service account (DOMAIN\\name$), or set the password in services.msc after installing", a)
 }
 
+// AccountSID returns the SID of the account a service configured with
+// account (Config.Account) runs as: S-1-5-18 for LocalSystem, S-1-5-19
+// for LocalService, S-1-5-20 for NetworkService, VirtualAccountSID for a
+// virtual account (NT SERVICE\name); a group managed service account's
+// is looked up, on Windows only. Accounts Install refuses are refused
+// with the same error.
+func AccountSID(account string) (string, error) {
+	a, err := accountFor(account)
+	if err != nil {
+		return "", err
+	}
+	switch a {
+	case "":
+		return "S-1-5-18", nil
+	case `NT AUTHORITY\LocalService`:
+		return "S-1-5-19", nil
+	case `NT AUTHORITY\NetworkService`:
+		return "S-1-5-20", nil
+	}
+	if len(a) >= len(virtualPrefix) && strings.EqualFold(a[:len(virtualPrefix)], virtualPrefix) {
+		name := a[len(virtualPrefix):]
+		if name == "" {
+			return "", fmt.Errorf("account %q names no service", account)
+		}
+		return VirtualAccountSID(name), nil
+	}
+	return lookupSID(a)
+}
+
+const virtualPrefix = `NT SERVICE\`
+
+// VirtualAccountSID returns the SID of the virtual account NT
+// SERVICE\service, which Windows derives from the service's name alone:
+// S-1-5-80 followed by the SHA-1 of the name, upper-cased, in UTF-16LE,
+// as five little-endian 32-bit numbers. So the account's SID is known
+// before the service exists, on any OS.
+func VirtualAccountSID(service string) string {
+	u := utf16.Encode([]rune(strings.ToUpper(service)))
+	b := make([]byte, 0, 2*len(u))
+	for _, c := range u {
+		b = binary.LittleEndian.AppendUint16(b, c)
+	}
+	h := sha1.Sum(b)
+	sid := "S-1-5-80"
+	for i := 0; i < len(h); i += 4 {
+		sid += "-" + strconv.FormatUint(uint64(binary.LittleEndian.Uint32(h[i:])), 10)
+	}
+	return sid
+}
+
 // accountName is how status shows the account a service runs as.
 func accountName(a string) string {
 	if a == "" {
 		return "LocalSystem"
 	}
 	return a
+}
+
+// pollInterval is how often Start, Stop and Uninstall query the state
+// they wait for.
+const pollInterval = 250 * time.Millisecond
+
+// awaitStart waits, until ctx is done, for a service just started to
+// report Running, or Stopped: a daemon that fails at start reports
+// StopPending on its way to Stopped, which is no start. lastExit
+// describes how it stopped (Status.LastExit).
+func awaitStart(ctx context.Context, name string, query func() (State, error), lastExit func() string) error {
+	st, err := waitFor(ctx, query, func(st State) bool { return st == Running || st == Stopped }, pollInterval)
+	if err != nil {
+		return fmt.Errorf("start service %s: %w", name, err)
+	}
+	if st == Stopped {
+		if why := lastExit(); why != "" {
+			return fmt.Errorf("service %s stopped while starting: %s", name, why)
+		}
+		return fmt.Errorf("service %s stopped while starting; see the Application event log, source %s", name, name)
+	}
+	return nil
+}
+
+// uninstallOps are the steps of Uninstall, on Windows the service
+// control manager's.
+type uninstallOps struct {
+	// markDelete marks the service for deletion; already says it was.
+	markDelete func() (already bool, err error)
+	// stop stops it, waiting until ctx is done.
+	stop func(ctx context.Context) error
+	// removeSource removes its event source.
+	removeSource func() error
+}
+
+// uninstallSteps marks the service for deletion first, so that it goes
+// away however stopping ends (Windows deletes a service marked so once
+// it has stopped and every handle to it is closed, and starts it no
+// more, not even through its recovery actions), then stops it, then
+// removes its event source.
+func uninstallSteps(ctx context.Context, name string, o uninstallOps) error {
+	already, err := o.markDelete()
+	if err != nil {
+		return fmt.Errorf("delete service %s: %w", name, err)
+	}
+	stopErr := o.stop(ctx)
+	// Its last messages may lack their text; but once it is gone
+	// nothing would remove the source any more.
+	srcErr := o.removeSource()
+	switch {
+	case stopErr != nil:
+		return fmt.Errorf("service %s is marked for deletion, but did not stop: %w; Windows removes it once it stops", name, stopErr)
+	case srcErr != nil && !errors.Is(srcErr, fs.ErrNotExist):
+		return fmt.Errorf("remove event source %s: %w (the service was deleted)", name, srcErr)
+	case already:
+		return fmt.Errorf("service %s was already marked for deletion: Windows removes it once every program holding it, such as the Services console (services.msc), lets go of it", name)
+	}
+	return nil
 }
 
 // waitFor polls query every interval until done accepts the state, and

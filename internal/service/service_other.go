@@ -2,7 +2,10 @@
 
 package service
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // Run returns ErrNotWindows: there is no service control manager here.
 func Run(name string, elog Log, run func(ctx context.Context) error) error { return ErrNotWindows }
@@ -27,3 +30,8 @@ func Stop(ctx context.Context, name string) error { return ErrNotWindows }
 
 // Query returns ErrNotWindows.
 func Query(name string) (Status, error) { return Status{}, ErrNotWindows }
+
+// lookupSID returns ErrNotWindows: only Windows knows its accounts.
+func lookupSID(account string) (string, error) {
+	return "", fmt.Errorf("look up account %s: %w", account, ErrNotWindows)
+}

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"slices"
 	"strings"
 	"testing"
@@ -241,4 +242,130 @@ func FuzzCommandLine(f *testing.F) {
 			t.Fatalf("%q split back to %q %q", args, exe, got)
 		}
 	})
+}
+
+func TestVirtualAccountSID(t *testing.T) {
+	// NT SERVICE\TrustedInstaller's SID, as every Windows shows it
+	// (icacls C:\Windows\System32\notepad.exe, whoami /groups).
+	const trustedInstaller = "S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464"
+	for _, name := range []string{"TrustedInstaller", "trustedinstaller", "TRUSTEDINSTALLER"} {
+		if got := VirtualAccountSID(name); got != trustedInstaller {
+			t.Errorf("VirtualAccountSID(%q) = %s, want %s", name, got, trustedInstaller)
+		}
+	}
+}
+
+func TestAccountSID(t *testing.T) {
+	for _, tc := range []struct {
+		account, sid, err string
+	}{
+		{"", "S-1-5-18", ""},
+		{"LocalSystem", "S-1-5-18", ""},
+		{`NT AUTHORITY\SYSTEM`, "S-1-5-18", ""},
+		{"LocalService", "S-1-5-19", ""},
+		{`NT AUTHORITY\Local Service`, "S-1-5-19", ""},
+		{"networkservice", "S-1-5-20", ""},
+		{`NT SERVICE\TrustedInstaller`, "S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464", ""},
+		{`nt service\TrustedInstaller`, "S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464", ""},
+		{`NT SERVICE\`, "", "names no service"},
+		{`CORP\alice`, "", "needs a password"},
+	} {
+		sid, err := AccountSID(tc.account)
+		if sid != tc.sid || (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("AccountSID(%q) = %q, %v; want %q, error with %q", tc.account, sid, err, tc.sid, tc.err)
+		}
+	}
+}
+
+func TestAwaitStart(t *testing.T) {
+	states := func(ss ...State) func() (State, error) {
+		return func() (State, error) {
+			s := ss[0]
+			if len(ss) > 1 {
+				ss = ss[1:]
+			}
+			return s, nil
+		}
+	}
+	failed := func() string { return "failed with exit code 1; see the Application event log, source logmedic" }
+	cases := []struct {
+		name   string
+		query  func() (State, error)
+		exit   func() string
+		err    string
+		within time.Duration
+	}{
+		{name: "running", query: states(StartPending, StartPending, Running), within: time.Second},
+		{
+			name: "stop pending is no start: it is waited for, and a stop is a failure", query: states(StartPending, StopPending, StopPending, Stopped), exit: failed,
+			err: "service logmedic stopped while starting: failed with exit code 1; see the Application event log, source logmedic",
+		},
+		{
+			name: "stopped without an exit code", query: states(StartPending, Stopped), exit: func() string { return "" },
+			err: "service logmedic stopped while starting; see the Application event log, source logmedic",
+		},
+		{name: "stuck stopping", query: states(StopPending), err: "start service logmedic: still stop pending: context deadline exceeded", within: 31 * time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				start := time.Now()
+				err := awaitStart(ctx, "logmedic", tc.query, tc.exit)
+				if (tc.err == "") != (err == nil) || (err != nil && err.Error() != tc.err) {
+					t.Errorf("awaitStart = %v, want %q", err, tc.err)
+				}
+				if tc.within > 0 && time.Since(start) > tc.within {
+					t.Errorf("took %v", time.Since(start))
+				}
+			})
+		})
+	}
+}
+
+func TestUninstallSteps(t *testing.T) {
+	var calls []string
+	ops := func(marked bool, deleteErr, stopErr, sourceErr error) uninstallOps {
+		return uninstallOps{
+			markDelete: func() (bool, error) { calls = append(calls, "delete"); return marked, deleteErr },
+			stop:       func(context.Context) error { calls = append(calls, "stop"); return stopErr },
+			removeSource: func() error {
+				calls = append(calls, "remove source")
+				return sourceErr
+			},
+		}
+	}
+	timeout := errors.New("still stop pending: gave up after 1m40s")
+	cases := []struct {
+		name  string
+		ops   uninstallOps
+		calls []string
+		err   string
+	}{
+		{name: "marked for deletion first, then stopped", ops: ops(false, nil, nil, nil), calls: []string{"delete", "stop", "remove source"}},
+		{
+			name: "a stop that times out leaves it marked for deletion", ops: ops(false, nil, timeout, nil), calls: []string{"delete", "stop", "remove source"},
+			err: "service logmedic is marked for deletion, but did not stop: still stop pending: gave up after 1m40s; Windows removes it once it stops",
+		},
+		{name: "delete fails", ops: ops(false, errors.New("access denied"), nil, nil), calls: []string{"delete"}, err: "delete service logmedic: access denied"},
+		{
+			name: "already marked: stopped all the same", ops: ops(true, nil, nil, nil), calls: []string{"delete", "stop", "remove source"},
+			err: "service logmedic was already marked for deletion: Windows removes it once every program holding it, such as the Services console (services.msc), lets go of it",
+		},
+		{name: "event source", ops: ops(false, nil, nil, errors.New("access denied")), calls: []string{"delete", "stop", "remove source"}, err: "remove event source logmedic: access denied (the service was deleted)"},
+		{name: "event source already gone", ops: ops(false, nil, nil, fs.ErrNotExist), calls: []string{"delete", "stop", "remove source"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			calls = nil
+			err := uninstallSteps(context.Background(), "logmedic", tc.ops)
+			if (tc.err == "") != (err == nil) || (err != nil && err.Error() != tc.err) {
+				t.Errorf("uninstall = %v, want %q", err, tc.err)
+			}
+			if !slices.Equal(calls, tc.calls) {
+				t.Errorf("calls %q, want %q", calls, tc.calls)
+			}
+		})
+	}
 }

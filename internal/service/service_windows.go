@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc"
@@ -26,10 +27,6 @@ var (
 	_ = [1]struct{}{}[mgr.StartManual-startManual]
 	_ = [1]struct{}{}[mgr.StartDisabled-startDisabled]
 )
-
-// pollInterval is how often Start, Stop and Uninstall query the state
-// they wait for.
-const pollInterval = 250 * time.Millisecond
 
 // IsService reports whether the service control manager started this
 // process.
@@ -85,12 +82,22 @@ func (h *handler) Execute(args []string, r <-chan svc.ChangeRequest, s chan<- sv
 	return true, code
 }
 
+// Control codes are Windows': these fail to compile otherwise.
+var (
+	_ = [1]struct{}{}[svc.Stop-svc.Cmd(cmdStop)]
+	_ = [1]struct{}{}[svc.Interrogate-svc.Cmd(cmdInterrogate)]
+	_ = [1]struct{}{}[svc.Shutdown-svc.Cmd(cmdShutdown)]
+	_ = [1]struct{}{}[svc.PreShutdown-svc.Cmd(cmdPreShutdown)]
+)
+
 func fromSvcCmd(c svc.Cmd) cmd {
 	switch c {
 	case svc.Stop:
 		return cmdStop
 	case svc.Shutdown:
 		return cmdShutdown
+	case svc.PreShutdown:
+		return cmdPreShutdown
 	case svc.Interrogate:
 		return cmdInterrogate
 	}
@@ -100,7 +107,10 @@ func fromSvcCmd(c svc.Cmd) cmd {
 func toSvcStatus(r report) svc.Status {
 	st := svc.Status{State: svc.State(r.state), CheckPoint: r.checkPoint, WaitHint: uint32(r.waitHint / time.Millisecond)}
 	if r.accepts {
-		st.Accepts = svc.AcceptStop | svc.AcceptShutdown
+		// PreShutdown comes before Shutdown, with the time set at
+		// install (preshutdownTimeout) rather than the few seconds
+		// Shutdown leaves.
+		st.Accepts = svc.AcceptStop | svc.AcceptShutdown | svc.AcceptPreShutdown
 	}
 	return st
 }
@@ -179,6 +189,10 @@ func Install(c Config) error {
 	if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil {
 		return undo("set recovery on non-crash failures", err)
 	}
+	info := servicePreshutdownInfo{PreshutdownTimeout: uint32(preshutdownTimeout / time.Millisecond)}
+	if err := windows.ChangeServiceConfig2(s.Handle, windows.SERVICE_CONFIG_PRESHUTDOWN_INFO, (*byte)(unsafe.Pointer(&info))); err != nil {
+		return undo("set the pre-shutdown time-out", err)
+	}
 	// A source left by an earlier install may name another message file.
 	eventlog.Remove(c.Name)
 	if err := eventlog.InstallAsEventCreate(c.Name, eventlog.Error|eventlog.Warning|eventlog.Info); err != nil {
@@ -187,31 +201,47 @@ func Install(c Config) error {
 	return nil
 }
 
-// Uninstall stops the service if it runs, waiting for it until ctx is
-// done, deletes it and removes its event source.
+// preshutdownTimeout is how long Windows waits, at shutdown, for the
+// service to stop after PreShutdown (SERVICE_PRESHUTDOWN_INFO).
+const preshutdownTimeout = 30 * time.Second
+
+// servicePreshutdownInfo is SERVICE_PRESHUTDOWN_INFO, which x/sys/windows
+// does not define.
+type servicePreshutdownInfo struct {
+	PreshutdownTimeout uint32 // milliseconds
+}
+
+// Uninstall marks the service for deletion, stops it if it runs,
+// waiting for it until ctx is done, and removes its event source (see
+// uninstallSteps). A service that does not stop in time is still
+// removed once it stops.
 func Uninstall(ctx context.Context, name string) error {
 	s, done, err := open(name, windows.SERVICE_STOP|windows.SERVICE_QUERY_STATUS|windows.DELETE)
 	if err != nil {
 		return err
 	}
 	defer done()
-	if err := stop(ctx, s); err != nil {
-		return fmt.Errorf("stop service %s: %w", name, err)
-	}
-	if err := s.Delete(); err != nil {
-		if errors.Is(err, windows.ERROR_SERVICE_MARKED_FOR_DELETE) {
-			return fmt.Errorf("service %s is already marked for deletion: close the Services console (services.msc) and try again", name)
-		}
-		return fmt.Errorf("delete service %s: %w", name, err)
-	}
-	if err := eventlog.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove event source %s: %w (the service was deleted)", name, err)
-	}
-	return nil
+	return uninstallSteps(ctx, name, uninstallOps{
+		markDelete: func() (bool, error) {
+			err := s.Delete()
+			if errors.Is(err, windows.ERROR_SERVICE_MARKED_FOR_DELETE) {
+				return true, nil
+			}
+			return false, err
+		},
+		stop: func(ctx context.Context) error { return stop(ctx, s) },
+		removeSource: func() error {
+			err := eventlog.Remove(name)
+			if errors.Is(err, windows.ERROR_FILE_NOT_FOUND) {
+				return fs.ErrNotExist
+			}
+			return err
+		},
+	})
 }
 
-// Start starts the service and waits, until ctx is done, for it to leave
-// StartPending. A service already running is not an error; one that
+// Start starts the service and waits, until ctx is done, for it to
+// report Running. A service already running is not an error; one that
 // stops while starting is.
 func Start(ctx context.Context, name string) error {
 	s, done, err := open(name, windows.SERVICE_START|windows.SERVICE_QUERY_STATUS)
@@ -225,20 +255,22 @@ func Start(ctx context.Context, name string) error {
 		}
 		return fmt.Errorf("start service %s: %w", name, err)
 	}
-	st, err := waitFor(ctx, query(s), func(st State) bool { return st != StartPending }, pollInterval)
-	if err != nil {
-		return fmt.Errorf("start service %s: %w", name, err)
-	}
-	if st == Stopped {
+	return awaitStart(ctx, name, query(s), func() string {
 		q, err := s.Query()
-		if err == nil {
-			if why := (Status{Name: name, State: Stopped, Win32ExitCode: q.Win32ExitCode, ServiceExitCode: q.ServiceSpecificExitCode}).LastExit(); why != "" {
-				return fmt.Errorf("service %s stopped while starting: %s", name, why)
-			}
+		if err != nil {
+			return ""
 		}
-		return fmt.Errorf("service %s stopped while starting; see the Application event log, source %s", name, name)
+		return Status{Name: name, State: Stopped, Win32ExitCode: q.Win32ExitCode, ServiceExitCode: q.ServiceSpecificExitCode}.LastExit()
+	})
+}
+
+// lookupSID looks up a group managed service account's SID.
+func lookupSID(account string) (string, error) {
+	sid, _, _, err := windows.LookupSID("", account)
+	if err != nil {
+		return "", fmt.Errorf("look up account %s: %w", account, err)
 	}
-	return nil
+	return sid.String(), nil
 }
 
 // Stop asks the service to stop and waits, until ctx is done, for it to

@@ -23,6 +23,7 @@ import (
 	"github.com/logmedic/logmedic/config"
 	"github.com/logmedic/logmedic/handlers"
 	"github.com/logmedic/logmedic/handlers/outbox"
+	"github.com/logmedic/logmedic/handlers/script"
 	"github.com/logmedic/logmedic/internal/metrics"
 	"github.com/logmedic/logmedic/internal/perm"
 	"github.com/logmedic/logmedic/watcher"
@@ -157,7 +158,7 @@ func runDaemon(ctx context.Context, stdin io.Reader, logs, stderr io.Writer, cfg
 		fmt.Fprintln(stderr, "logmedic run: state directory:", err)
 		return exitFail
 	}
-	if err := checkPermissions(cfg, cfgPath, dir); err != nil {
+	if err := checkPermissions(cfg, cfgPath, dir, logFile); err != nil {
 		fmt.Fprintln(stderr, "logmedic run:", err)
 		return exitFail
 	}
@@ -168,7 +169,7 @@ func runDaemon(ctx context.Context, stdin io.Reader, logs, stderr io.Writer, cfg
 	}
 	defer store.Close()
 
-	d := &daemon{cfgPath: cfgPath, stateDir: dir, store: store, log: log, started: time.Now().UTC(), stats: map[string]*sourceStatus{}, metrics: metrics.New(), sourcesKick: make(chan struct{}, 1)}
+	d := &daemon{cfgPath: cfgPath, logFile: logFile, stateDir: dir, store: store, log: log, started: time.Now().UTC(), stats: map[string]*sourceStatus{}, metrics: metrics.New(), sourcesKick: make(chan struct{}, 1)}
 	d.metrics.SetVersion(buildVersion())
 	d.metrics.ConfigLoaded()
 	d.metrics.SetOutbox(func() (int, int, time.Duration) {
@@ -220,6 +221,7 @@ func runDaemon(ctx context.Context, stdin io.Reader, logs, stderr io.Writer, cfg
 // daemon holds the running configuration; a reload swaps it whole.
 type daemon struct {
 	cfgPath    string
+	logFile    string
 	stateDir   string
 	started    time.Time
 	store      *outbox.Store
@@ -255,8 +257,29 @@ func (d *daemon) build(cfg *config.Config) (*runState, error) {
 		}
 		st.built[name] = b
 		st.routes[name] = h.Route(b)
+		if sc, ok := h.Config.(*script.Config); ok {
+			// What a script runs is checked again right before each run:
+			// a file made writable after the start is never run.
+			r := st.routes[name]
+			r.Handler = checkedScript{Handler: b, check: func() error { return perm.Err(perm.Check(scriptTargets(name, sc))) }}
+			st.routes[name] = r
+		}
 	}
 	return st, nil
+}
+
+// checkedScript runs a script handler only while what it runs can be
+// changed by administrators alone.
+type checkedScript struct {
+	handlers.Handler
+	check func() error
+}
+
+func (c checkedScript) Deliver(ctx context.Context, a *handlers.Action) (bool, error) {
+	if err := c.check(); err != nil {
+		return true, fmt.Errorf("not run: %w", err)
+	}
+	return c.Handler.Deliver(ctx, a)
 }
 
 // run runs the sources (those of the configuration, kept in step with
@@ -644,7 +667,7 @@ func (d *daemon) reload(why string) {
 	if err == nil {
 		// A new script, or a file made writable since the start, is
 		// refused as at start.
-		err = checkPermissions(cfg, d.cfgPath, d.stateDir)
+		err = checkPermissions(cfg, d.cfgPath, d.stateDir, d.logFile)
 	}
 	if err == nil {
 		var st *runState

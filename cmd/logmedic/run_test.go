@@ -347,3 +347,40 @@ func TestRunRefusesWritableConfig(t *testing.T) {
 	})
 	stopDaemon(t, cmd)
 }
+
+// TestRunRechecksScriptBeforeEachRun: a script made writable by others
+// after the start is not run; the action waits in the outbox.
+func TestRunRechecksScriptBeforeEachRun(t *testing.T) {
+	dir := t.TempDir()
+	drop, out := filepath.Join(dir, "drop"), filepath.Join(dir, "ran")
+	fix := filepath.Join(dir, "fix.sh")
+	if err := os.WriteFile(fix, []byte("#!/bin/sh\necho ran >> "+out+"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "logmedic.yaml")
+	text := "state_dir: " + filepath.Join(dir, "state") + "\nsources:\n  - name: drop\n    folder: " + drop + "\n" +
+		"handlers:\n  fix:\n    type: script\n    program: /bin/sh\n    args: [" + fix + "]\n" +
+		"rules:\n  - name: volume-too-large\n    match: {error_code: 0x807800B4}\n    actions: [{handler: fix}]\n"
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sample, err := os.ReadFile(filepath.Join(samples, "constructed/backup-5-v3-0x807800b4.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, logs := startDaemon(t, cfg)
+	os.WriteFile(filepath.Join(drop, "a.xml"), sample, 0o600)
+	waitFor(t, "the script to run", func() bool { _, err := os.Stat(out); return err == nil })
+
+	if err := os.Chmod(fix, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(drop, "b.xml"), bytes.Replace(sample, []byte("1412"), []byte("1499"), 1), 0o600)
+	waitFor(t, "the refusal", func() bool {
+		return strings.Contains(logs.String(), "not run: ") && strings.Contains(logs.String(), "writable by everyone")
+	})
+	if b, _ := os.ReadFile(out); strings.Count(string(b), "ran") != 1 {
+		t.Errorf("the script ran %d times, want once (before it became writable)", strings.Count(string(b), "ran"))
+	}
+	stopDaemon(t, cmd)
+}

@@ -13,3 +13,7 @@ const servicesSupported = false
 func runAsService(run func(ctx context.Context) error) (handled bool, err error) {
 	return false, nil
 }
+
+// serviceWorkDir is where a relative script argument is found: there is
+// no service here, the daemon's working directory stands in.
+func serviceWorkDir() string { return daemonWorkDir() }

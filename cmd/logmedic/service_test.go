@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/logmedic/logmedic/config"
+	"github.com/logmedic/logmedic/handlers"
+	"github.com/logmedic/logmedic/handlers/script"
 	"github.com/logmedic/logmedic/internal/perm"
 	"github.com/logmedic/logmedic/internal/service"
 )
@@ -161,6 +163,9 @@ func TestServiceInstall(t *testing.T) {
 	f := &fakeServices{installed: map[string]service.Config{}}
 	t.Chdir(dir)
 	var stdout, stderr bytes.Buffer
+	if os.Geteuid() != 0 {
+		t.Skip("install checks files as for SYSTEM (root): the test's are the test user's; see TestServiceInstallRefusesWritableFiles")
+	}
 	// A relative path is made absolute: the service runs elsewhere.
 	code := serviceCommand([]string{"install", "-c", "logmedic.yaml"}, &stdout, &stderr, f.control(t, exe))
 	if code != exitOK {
@@ -177,12 +182,9 @@ func TestServiceInstall(t *testing.T) {
 		t.Errorf("stdout:\n%s\nwant:\n%s", stdout.String(), wantOut)
 	}
 	// Install checks as for SYSTEM (root): the test's files are root's
-	// only when the test runs as root.
-	warned := strings.Contains(stderr.String(), "warning: the service will refuse to start until this is fixed")
-	if os.Geteuid() == 0 && stderr.Len() > 0 {
+	// only when the test runs as root; else it needs --force.
+	if stderr.Len() > 0 {
 		t.Errorf("stderr: %s", stderr.String())
-	} else if os.Geteuid() != 0 && !warned {
-		t.Errorf("no warning that the service would refuse files owned by the test user: %s", stderr.String())
 	}
 
 	// Again: the service exists.
@@ -226,15 +228,49 @@ func TestServiceInstallRefuses(t *testing.T) {
 		{"invalid configuration", []string{"install", "-c", bad}, nil, "logmedic service install: fix the configuration first\n"},
 		{"not an administrator", []string{"install", "-c", cfgPath}, fmt.Errorf("connect to the service control manager: %w", fs.ErrPermission),
 			"logmedic service install: connect to the service control manager: permission denied (run it as an administrator, from an elevated prompt)\n"},
-		{"bad account", []string{"install", "-c", cfgPath, "--account", `CORP\alice`}, errors.New(`account "CORP\\alice" needs a password`), `needs a password` + "\n"},
+		{"bad account", []string{"install", "-c", cfgPath, "--account", `CORP\alice`}, nil, `or set the password in services.msc after installing` + "\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeServices{installed: map[string]service.Config{}, err: tc.err}
 			var stdout, stderr bytes.Buffer
-			code := serviceCommand(tc.args, &stdout, &stderr, f.control(t, exe))
+			// --force: what is refused here is not the test's files.
+			code := serviceCommand(append(tc.args, "--force"), &stdout, &stderr, f.control(t, exe))
 			if code != exitFail || stdout.Len() > 0 || !strings.HasSuffix(stderr.String(), tc.stderr) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and stderr ending %q", code, stdout.String(), stderr.String(), tc.stderr)
+			}
+		})
+	}
+}
+
+// TestServiceInstallRefusesWritableFiles: install refuses while a file
+// the service trusts can be changed by others, unless --force.
+func TestServiceInstallRefusesWritableFiles(t *testing.T) {
+	dir, cfgPath, exe := serviceSetup(t)
+	for _, tc := range []struct {
+		name, file string
+		warning    string
+	}{
+		{"a script", filepath.Join(dir, "fix.ps1"), "logmedic service install: warning: the service refuses to start until this is fixed\n"},
+		{"logmedic's program", exe, "logmedic service install: warning: logmedic's own program can be replaced: a replaced program runs as LocalSystem at the next start, and no check of logmedic's stops it; fix that first\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.Chmod(tc.file, 0o777); err != nil {
+				t.Fatal(err)
+			}
+			defer os.Chmod(tc.file, 0o755)
+			f := &fakeServices{installed: map[string]service.Config{}}
+			var stdout, stderr bytes.Buffer
+			code := serviceCommand([]string{"install", "-c", cfgPath}, &stdout, &stderr, f.control(t, exe))
+			wantErr := "logmedic service install: not installed: whoever can change these files could run code as LocalSystem; fix them, or install anyway with --force\n"
+			if code != exitFail || len(f.installed) > 0 || !strings.Contains(stderr.String(), tc.file+" is writable by ") || !strings.HasSuffix(stderr.String(), wantErr) {
+				t.Errorf("exit %d, installed %v, stderr:\n%s\nwant exit 1, nothing installed and stderr ending\n%s", code, f.installed, stderr.String(), wantErr)
+			}
+			stderr.Reset()
+			code = serviceCommand([]string{"install", "-c", cfgPath, "--force"}, &stdout, &stderr, f.control(t, exe))
+			if code != exitOK || len(f.installed) != 1 || !strings.HasPrefix(stderr.String(), "logmedic service install: warning: installing anyway (--force): ") ||
+				!strings.HasSuffix(stderr.String(), tc.warning) {
+				t.Errorf("--force: exit %d, installed %v, stderr:\n%s\nwant it installed, stderr ending\n%s", code, f.installed, stderr.String(), tc.warning)
 			}
 		})
 	}
@@ -328,8 +364,15 @@ command:     "C:\Program Files\logmedic\logmedic.exe" run "--config=C:\my config
 			if !slices.Equal(f.calls, tc.calls) {
 				t.Errorf("calls %q, want %q", f.calls, tc.calls)
 			}
-			if f.deadline > serviceWait {
-				t.Errorf("waits up to %v, more than %v", f.deadline, serviceWait)
+			switch {
+			case len(tc.calls) == 0:
+			case strings.HasPrefix(tc.calls[0], "start") && f.deadline > serviceStartWait:
+				t.Errorf("start waits up to %v, more than %v", f.deadline, serviceStartWait)
+			case (strings.HasPrefix(tc.calls[0], "stop") || strings.HasPrefix(tc.calls[0], "uninstall")) && f.deadline <= service.MaxStop:
+				// The service gives up stopping after service.MaxStop:
+				// the command outwaits it, not to report a failure for
+				// a stop that ends well.
+				t.Errorf("%s waits up to %v, not longer than the service may take, %v", tc.calls[0], f.deadline, service.MaxStop)
 			}
 		})
 	}
@@ -342,14 +385,16 @@ func TestPermTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := config.StateDir("", cfg)
-	got := permTargets(cfg, cfgPath, state, exe)
+	got := permTargets(cfg, cfgPath, state, "", exe)
 	want := []perm.Target{
 		{Path: exe, What: "program"},
 		{Path: cfgPath, What: "config"},
 		{Path: filepath.Join(dir, "fix"), What: `program of handler "fix"`},
-		{Path: filepath.Join(dir, "fix.ps1"), What: `file in the arguments of handler "fix"`},
+		{Path: filepath.Join(dir, "fix.ps1"), What: `script in the arguments of handler "fix"`},
 		{Path: dir, What: `working directory of handler "fix"`},
-		{Path: filepath.Join(dir, "state"), What: "state directory", Optional: true},
+		{Path: filepath.Join(dir, "state"), What: "state directory", Optional: true, Write: true},
+		{Path: filepath.Join(dir, "state", "outbox.db"), What: "outbox (its actions become scripts' arguments)", Optional: true, Write: true},
+		{Path: filepath.Join(dir, "state", "status.json"), What: "status file", Optional: true, Write: true},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("targets:\n got %+v\nwant %+v", got, want)
@@ -357,14 +402,325 @@ func TestPermTargets(t *testing.T) {
 
 	// The daemon's check trusts the user it runs as: the test's files
 	// pass, the missing state directory too.
-	if err := checkPermissions(cfg, cfgPath, state); err != nil {
+	if err := checkPermissions(cfg, cfgPath, state, ""); err != nil {
 		t.Skipf("the temporary directory is not trusted on this machine: %v", err)
 	}
 	if err := os.Chmod(filepath.Join(dir, "fix.ps1"), 0o666); err != nil {
 		t.Fatal(err)
 	}
-	err = checkPermissions(cfg, cfgPath, state)
-	if err == nil || !strings.Contains(err.Error(), `file in the arguments of handler "fix" `+filepath.Join(dir, "fix.ps1")+" is writable by ") || !strings.Contains(err.Error(), "everyone; fix: chmod go-w") {
+	err = checkPermissions(cfg, cfgPath, state, "")
+	if err == nil || !strings.Contains(err.Error(), `script in the arguments of handler "fix" `+filepath.Join(dir, "fix.ps1")+" is writable by ") || !strings.Contains(err.Error(), "everyone; fix: chmod go-w") {
 		t.Errorf("checkPermissions = %v, want the world-writable script refused", err)
+	}
+}
+
+// scriptConfig is a script handler's configuration with these args.
+func scriptConfig(program, dir string, args ...string) *script.Config {
+	sc := &script.Config{Program: program, Dir: dir}
+	for _, a := range args {
+		sc.Args = append(sc.Args, handlers.MustTemplate(a))
+	}
+	return sc
+}
+
+func TestScriptTargetsWindowsPaths(t *testing.T) {
+	// Judged as Windows would, on any OS: no file system is read for
+	// what must exist.
+	const ps = `C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe`
+	prog := perm.Target{Path: ps, What: `program of handler "fix"`}
+	scr := func(p string) perm.Target {
+		return perm.Target{Path: p, What: `script in the arguments of handler "fix"`}
+	}
+	refused := func(p, why string) perm.Target {
+		return perm.Target{Path: p, What: `script in the arguments of handler "fix"`, Refuse: why}
+	}
+	wd := func(p string) perm.Target { return perm.Target{Path: p, What: `working directory of handler "fix"`} }
+	cases := []struct {
+		name string
+		sc   *script.Config
+		wd   string // the daemon's working directory
+		want []perm.Target
+	}{
+		{
+			name: "a script that does not exist yet is required",
+			sc:   scriptConfig(ps, "", "-NoProfile", "-File", `C:\scripts\fix.ps1`, "{{.Computer}}"),
+			want: []perm.Target{prog, scr(`C:\scripts\fix.ps1`)},
+		},
+		{
+			name: "a relative script is found in dir",
+			sc:   scriptConfig(ps, `D:\ops`, "-NoProfile", "-ExecutionPolicy", "Bypass", "-File", "fix.ps1"),
+			want: []perm.Target{prog, scr(`D:\ops\fix.ps1`), wd(`D:\ops`)},
+		},
+		{
+			name: "a relative script without dir is found in the daemon's working directory",
+			sc:   scriptConfig(ps, "", "-File", `sub\fix.ps1`),
+			wd:   `C:\Windows\System32`,
+			want: []perm.Target{prog, scr(`C:\Windows\System32\sub\fix.ps1`)},
+		},
+		{
+			name: "relative to the current drive's root",
+			sc:   scriptConfig(ps, `D:\ops`, "-File", `\fix.ps1`),
+			want: []perm.Target{prog, refused(`\fix.ps1`, `is relative to the root of the current drive: write the drive, as in C:\fix.ps1`), wd(`D:\ops`)},
+		},
+		{
+			name: "relative to a drive's working directory",
+			sc:   scriptConfig(ps, `D:\ops`, "-File", `C:fix.ps1`),
+			want: []perm.Target{prog, refused(`C:fix.ps1`, `is relative to the working directory of drive C:: write the whole path, as in C:\fix.ps1`), wd(`D:\ops`)},
+		},
+		{
+			name: "PowerShell's options are not files; a UNC script is",
+			sc:   scriptConfig(ps, "", "/NoProfile", "-f", `\\fs01\scripts\fix.ps1`),
+			want: []perm.Target{prog, scr(`\\fs01\scripts\fix.ps1`)},
+		},
+		{
+			name: "wscript's options start with //",
+			sc:   scriptConfig(`C:\Windows\System32\wscript.exe`, `D:\ops`, "//B", "//Nologo", "fix.vbs", "arg"),
+			want: []perm.Target{{Path: `C:\Windows\System32\wscript.exe`, What: `program of handler "fix"`}, scr(`D:\ops\fix.vbs`), wd(`D:\ops`)},
+		},
+		{
+			name: "a script by its extension, whatever runs it",
+			sc:   scriptConfig(`C:\tools\runner.exe`, `D:\ops`, "/quiet", "fix.py"),
+			want: []perm.Target{{Path: `C:\tools\runner.exe`, What: `program of handler "fix"`}, scr(`D:\ops\fix.py`), wd(`D:\ops`)},
+		},
+		{
+			name: "names that are no files: process names, URLs, option values",
+			sc:   scriptConfig(`C:\Windows\System32\taskkill.exe`, "", "/F", "/IM", "explorer.exe", "https://example.com/x.js"),
+			want: []perm.Target{{Path: `C:\Windows\System32\taskkill.exe`, What: `program of handler "fix"`}},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := scriptTargetsAt("fix", tc.sc, tc.wd, true)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("targets:\n got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestScriptTargetsInterpreters(t *testing.T) {
+	dir := t.TempDir()
+	existing := filepath.Join(dir, "data.txt")
+	if err := os.WriteFile(existing, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	prog := func(p string) perm.Target { return perm.Target{Path: p, What: `program of handler "h"`} }
+	scr := func(p string) perm.Target {
+		return perm.Target{Path: p, What: `script in the arguments of handler "h"`}
+	}
+	file := func(p string) perm.Target { return perm.Target{Path: p, What: `file in the arguments of handler "h"`} }
+	wd := perm.Target{Path: dir, What: `working directory of handler "h"`}
+	cases := []struct {
+		name string
+		sc   *script.Config
+		want []perm.Target
+	}{
+		{
+			name: "a shell's script, missing, without an extension",
+			sc:   scriptConfig("/bin/sh", "", "-e", "/opt/fix"),
+			want: []perm.Target{prog("/bin/sh"), scr("/opt/fix")},
+		},
+		{
+			name: "a relative shell script in dir",
+			sc:   scriptConfig("/bin/bash", dir, "--", "bin/fix"),
+			want: []perm.Target{prog("/bin/bash"), scr(dir + "/bin/fix"), wd},
+		},
+		{
+			name: "sh -c runs text, not a file",
+			sc:   scriptConfig("/bin/sh", "", "-ec", `/opt/fix --computer "$LOGMEDIC_COMPUTER"`, "sh"),
+			want: []perm.Target{prog("/bin/sh")},
+		},
+		{
+			name: "python -m runs a module; an option's value is no script",
+			sc:   scriptConfig("/usr/bin/python3.12", "", "-X", "pycache_prefix=/var/cache/x", "-m", "fixer"),
+			want: []perm.Target{prog("/usr/bin/python3.12")},
+		},
+		{
+			name: "python's script after options with values",
+			sc:   scriptConfig("/usr/bin/python3", "", "-W", "ignore", "-u", "/opt/fix", "--out", "/var/log/out.txt"),
+			want: []perm.Target{prog("/usr/bin/python3"), scr("/opt/fix")},
+		},
+		{
+			name: "perl -e runs text",
+			sc:   scriptConfig("/usr/bin/perl", "", "-ne", "print if /x/"),
+			want: []perm.Target{prog("/usr/bin/perl")},
+		},
+		{
+			name: "php -f names the script",
+			sc:   scriptConfig("/usr/bin/php", "", "-d", "display_errors=1", "-f", "/opt/fix"),
+			want: []perm.Target{prog("/usr/bin/php"), scr("/opt/fix")},
+		},
+		{
+			name: "a bare operand is checked when it exists",
+			sc:   scriptConfig("/bin/sh", dir, "data.txt"),
+			want: []perm.Target{prog("/bin/sh"), file(existing), wd},
+		},
+		{
+			name: "a bare operand that does not exist is left to dir's check",
+			sc:   scriptConfig("/bin/sh", dir, "fix"),
+			want: []perm.Target{prog("/bin/sh"), wd},
+		},
+		{
+			name: "an existing file named to any program, relative to dir",
+			sc:   scriptConfig("/usr/bin/fixer", dir, "--config", "./data.txt", "./missing.txt"),
+			want: []perm.Target{prog("/usr/bin/fixer"), file(existing), wd},
+		},
+		{
+			name: "a program run by a runner is found by its extension",
+			sc:   scriptConfig("/usr/bin/timeout", dir, "30", "fix.sh"),
+			want: []perm.Target{prog("/usr/bin/timeout"), scr(dir + "/fix.sh"), wd},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := scriptTargetsAt("h", tc.sc, "/", false)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("targets:\n got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestPermTargetsRefusesAMissingScript runs the daemon's check on a
+// script that does not exist yet: whoever could create it would choose
+// what runs as root.
+func TestPermTargetsRefusesAMissingScript(t *testing.T) {
+	dir, cfgPath, exe := serviceSetup(t)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := config.StateDir("", cfg)
+	if err := checkPermissions(cfg, cfgPath, state, ""); err != nil {
+		t.Skipf("the temporary directory is not trusted on this machine: %v", err)
+	}
+	_ = exe
+	if err := os.Remove(filepath.Join(dir, "fix.ps1")); err != nil {
+		t.Fatal(err)
+	}
+	err = checkPermissions(cfg, cfgPath, state, "")
+	if err == nil || !strings.Contains(err.Error(), `script in the arguments of handler "fix" `+filepath.Join(dir, "fix.ps1")+" does not exist: whoever can create it") {
+		t.Errorf("checkPermissions = %v, want the missing script refused", err)
+	}
+}
+
+// TestPermTargetsStateDirectoryEntries checks what the daemon keeps in
+// its state directory: the outbox's payload becomes scripts' arguments.
+func TestPermTargetsStateDirectoryEntries(t *testing.T) {
+	dir, cfgPath, _ := serviceSetup(t)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := config.StateDir("", cfg)
+	if err := perm.MkdirPrivate(state); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkPermissions(cfg, cfgPath, state, ""); err != nil {
+		t.Skipf("the temporary directory is not trusted on this machine: %v", err)
+	}
+	for _, name := range []string{"outbox.db", "other.json"} {
+		f := filepath.Join(state, name)
+		if err := os.WriteFile(f, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := checkPermissions(cfg, cfgPath, state, ""); err != nil {
+			t.Fatalf("a private %s refused: %v", name, err)
+		}
+		if err := os.Chmod(f, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		err := checkPermissions(cfg, cfgPath, state, "")
+		if err == nil || !strings.Contains(err.Error(), f+" is writable by everyone") {
+			t.Errorf("a world-writable %s: %v", name, err)
+		}
+		if err := os.Chmod(f, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = dir
+}
+
+func TestPermTargetsLogFileAndDropFolders(t *testing.T) {
+	dir, cfgPath, exe := serviceSetup(t)
+	drop := filepath.Join(dir, "drop")
+	text, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = append(text, fmt.Sprintf("sources:\n  - folder: %q\n", drop)...)
+	if err := os.WriteFile(cfgPath, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := config.StateDir("", cfg)
+	logs := filepath.Join(dir, "logs")
+	got := permTargets(cfg, cfgPath, state, filepath.Join(logs, "logmedic.log"), exe)
+	for _, want := range []perm.Target{
+		{Path: drop, What: `drop folder of source "folder:` + drop + `"`, Optional: true},
+		{Path: logs, What: "log file's directory", Optional: true, Write: true},
+		{Path: filepath.Join(logs, "logmedic.log"), What: "log file", Optional: true, Write: true},
+	} {
+		if !slices.Contains(got, want) {
+			t.Errorf("no target %+v in\n%+v", want, got)
+		}
+	}
+	if err := checkPermissions(cfg, cfgPath, state, filepath.Join(logs, "logmedic.log")); err != nil {
+		t.Skipf("the temporary directory is not trusted on this machine: %v", err)
+	}
+	for _, d := range []string{drop, logs} {
+		if err := os.Mkdir(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		err := checkPermissions(cfg, cfgPath, state, filepath.Join(logs, "logmedic.log"))
+		if err == nil || !strings.Contains(err.Error(), d+" is writable by ") {
+			t.Errorf("a world-writable %s: %v", d, err)
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestPermTargetsOldLogs(t *testing.T) {
+	dir, cfgPath, exe := serviceSetup(t)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := config.StateDir("", cfg)
+	logs := filepath.Join(dir, "logs")
+	for _, d := range []string{logs, state} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"logmedic.log", "logmedic-2026-01-02T03-04-05.000.log.gz", "other.txt"} {
+			if err := os.WriteFile(filepath.Join(d, name), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	old := perm.Target{Path: filepath.Join(logs, "logmedic-2026-01-02T03-04-05.000.log.gz"), What: "old log file", Optional: true, Write: true}
+	got := permTargets(cfg, cfgPath, state, filepath.Join(logs, "logmedic.log"), exe)
+	if !slices.Contains(got, old) || slices.ContainsFunc(got, func(t perm.Target) bool { return t.Path == filepath.Join(logs, "other.txt") }) {
+		t.Errorf("a log directory of its own: targets %+v", got)
+	}
+	// In the state directory, as service install sets it, every entry
+	// is a target once.
+	got = permTargets(cfg, cfgPath, state, filepath.Join(state, "logmedic.log"), exe)
+	seen := map[string]int{}
+	for _, tg := range got {
+		seen[tg.Path]++
+	}
+	for _, name := range []string{"logmedic.log", "logmedic-2026-01-02T03-04-05.000.log.gz", "other.txt"} {
+		if seen[filepath.Join(state, name)] != 1 {
+			t.Errorf("%s is a target %d times in %+v", name, seen[filepath.Join(state, name)], got)
+		}
 	}
 }

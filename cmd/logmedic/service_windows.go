@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"golang.org/x/sys/windows"
+
 	"github.com/logmedic/logmedic/internal/service"
 )
 
@@ -30,4 +32,14 @@ func runAsService(run func(ctx context.Context) error) (handled bool, err error)
 	// A nil log: the event source is named as the service control
 	// manager started the service, so --name at install carries over.
 	return true, service.Run(service.DefaultName, nil, run)
+}
+
+// serviceWorkDir is the working directory the service control manager
+// gives a service: the system directory, C:\Windows\System32.
+func serviceWorkDir() string {
+	dir, err := windows.GetSystemDirectory()
+	if err != nil {
+		return ""
+	}
+	return dir
 }

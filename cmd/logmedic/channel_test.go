@@ -88,6 +88,11 @@ func TestRunChannelSource(t *testing.T) {
 			t.Errorf("no delivery for record %d: %q", id, rcv.bodies)
 		}
 	}
+	// logmedic status says where the channel source stands.
+	out, _ := command(t, nil, "status", "--state-dir", state).CombinedOutput()
+	if want := fmt.Sprintf("source channel:Microsoft-Windows-Backup: after record %d, 3 events", ids[2]); !strings.Contains(string(out), want) {
+		t.Errorf("status lacks %q:\n%s", want, out)
+	}
 
 	// A restart resumes after the bookmark: only the new event fires.
 	stop, logs = start()

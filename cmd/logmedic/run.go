@@ -29,6 +29,7 @@ import (
 	"github.com/logmedic/logmedic/watcher"
 	"github.com/logmedic/logmedic/watcher/match"
 	"github.com/logmedic/logmedic/watcher/source"
+	"github.com/logmedic/logmedic/watcher/winevt"
 )
 
 // cmdRun is the daemon: sources -> decode -> match -> outbox -> handlers.
@@ -821,6 +822,9 @@ func (d *daemon) writeStatus() {
 		}
 		if cps, err := d.store.Positions(n); err == nil {
 			s.Inputs = len(cps)
+			if cp, ok := cps[""]; ok && len(cps) == 1 {
+				s.Position = winevt.DescribeCheckpoint(cp)
+			}
 		}
 		st.Sources[n] = s
 	}

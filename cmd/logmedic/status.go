@@ -37,7 +37,9 @@ type reloadStatus struct {
 }
 
 type sourceStatus struct {
-	Inputs   int       `json:"inputs"` // files (or streams) with a committed position
+	Inputs int `json:"inputs"` // files (or streams) with a committed position
+	// Position is where a channel source stands: "after record 1234".
+	Position string    `json:"position,omitempty"`
 	Events   int64     `json:"events"`
 	Failed   int64     `json:"failed"`
 	LastEmit time.Time `json:"last_emit,omitempty"`
@@ -160,6 +162,10 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		last := "never"
 		if !s.LastEmit.IsZero() {
 			last = s.LastEmit.Local().Format(time.DateTime)
+		}
+		if s.Position != "" {
+			fmt.Fprintf(stdout, "source %s: %s, %d events, %d undecodable parts, last read %s\n", n, s.Position, s.Events, s.Failed, last)
+			continue
 		}
 		fmt.Fprintf(stdout, "source %s: %d inputs read, %d events, %d undecodable parts, last read %s\n", n, s.Inputs, s.Events, s.Failed, last)
 	}

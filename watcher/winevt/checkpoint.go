@@ -102,3 +102,22 @@ func bookmarkRecord(xml, channel string) (uint64, bool) {
 	n, err := strconv.ParseUint(id, 10, 64)
 	return n, err == nil
 }
+
+// DescribeCheckpoint says, for people, where a channel source's
+// checkpoint data stands: "after record 1234", "reading from
+// 2026-01-02T03:04:05Z, no event yet", or "" when data is not a channel
+// source's checkpoint.
+func DescribeCheckpoint(data []byte) string {
+	cp, since, err := decodeCheckpoint(data)
+	switch {
+	case err != nil:
+		return ""
+	case cp.Bookmark == "" && since.IsZero():
+		return "reading from the oldest record, no event yet"
+	case cp.Bookmark == "":
+		return "reading from " + since.UTC().Format(time.RFC3339) + ", no event yet"
+	case cp.Record > 0:
+		return "after record " + strconv.FormatUint(cp.Record, 10)
+	}
+	return "at a bookmark"
+}

@@ -15,6 +15,10 @@ echo "== go test -bench (single goroutine: per core)"
 go test -run '^$' -bench . -benchtime "${BENCHTIME:-2s}" -count "${COUNT:-1}" ./watcher/match
 
 echo
+echo "== channel source state machine over the fake event log, beside decoding alone"
+go test -run '^$' -bench ChannelSource -benchtime "${BENCHTIME_SOURCE:-20x}" -count "${COUNT:-1}" ./watcher/winevt
+
+echo
 echo "== whole process: .evtx files -> events -> 7 rules -> JSON lines"
 echo "   baseline: libevtx evtxexport -f xml on the same files (C, XML out, no matching)"
 command -v evtxexport >/dev/null || { echo "evtxexport missing: apt-get install libevtx-utils" >&2; exit 1; }

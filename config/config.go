@@ -203,7 +203,7 @@ type keyDoc struct{ name, doc string }
 
 var (
 	topKeys = []keyDoc{
-		{"sources", "Where logmedic run reads events: folder (a drop folder of exported .xml, .txt and .evtx files) or, on Windows in a later version, channel."},
+		{"sources", "Where logmedic run reads events: folder (a drop folder of exported .xml, .txt and .evtx files) or channel (a live Windows event log channel; Windows only)."},
 		{"handlers", "Named handlers that rules' actions run: tickets, alerts, email, scripts, log lines."},
 		{"rules", "The rules, evaluated in order for every event."},
 		{"state_dir", "Directory for the outbox and other state (default: %ProgramData%\\logmedic on Windows, $STATE_DIRECTORY or /var/lib/logmedic as root on Linux, else the XDG state directory)."},

@@ -14,7 +14,6 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/logmedic/logmedic/config"
-	"github.com/logmedic/logmedic/handlers"
 	"github.com/logmedic/logmedic/handlers/outbox"
 )
 
@@ -93,7 +92,7 @@ func cmdOutbox(args []string, stdout, stderr io.Writer) int {
 		}
 		return status
 	}
-	return outboxDeliver(cfg, store, stderr)
+	return outboxDeliver(cfg, store, config.StateDir(*stateDir, cfg), stderr)
 }
 
 func outboxList(store *outbox.Store, dead, asJSON bool, stdout, stderr io.Writer) int {
@@ -138,19 +137,18 @@ func outboxList(store *outbox.Store, dead, asJSON bool, stdout, stderr io.Writer
 
 // outboxDeliver delivers what is due, then exits: for cron-style use and
 // for draining the outbox while the daemon is stopped.
-func outboxDeliver(cfg *config.Config, store *outbox.Store, stderr io.Writer) int {
+func outboxDeliver(cfg *config.Config, store *outbox.Store, stateDir string, stderr io.Writer) int {
 	log := newLogger(stderr)
 	defer log.Sync()
-	built := map[string]handlers.Handler{}
-	routes := map[string]outbox.Route{}
-	for name, h := range cfg.Handlers {
-		b, err := h.Build(handlers.Options{Logger: log.With(zap.String("handler", name)), State: store.KV(name)})
-		if err != nil {
-			fmt.Fprintf(stderr, "logmedic outbox deliver: handler %q: %v\n", name, err)
-			return exitFail
-		}
-		built[name] = b
-		routes[name] = h.Route(b)
+	// Delivering runs scripts as the daemon would: the same check first.
+	if err := checkPermissions(cfg, cfg.File, stateDir, ""); err != nil {
+		fmt.Fprintln(stderr, "logmedic outbox deliver:", err)
+		return exitFail
+	}
+	built, routes, err := buildRoutes(cfg, store, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "logmedic outbox deliver:", err)
+		return exitFail
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

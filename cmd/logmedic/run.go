@@ -250,23 +250,33 @@ type runState struct {
 }
 
 func (d *daemon) build(cfg *config.Config) (*runState, error) {
-	st := &runState{cfg: cfg, matcher: match.New(cfg.MatchRules()), built: map[string]handlers.Handler{}, routes: map[string]outbox.Route{}}
-	for name, h := range cfg.Handlers {
-		b, err := h.Build(handlers.Options{Logger: d.log.Named("handler").With(zap.String("handler", name)), State: d.store.KV(name)})
-		if err != nil {
-			return nil, fmt.Errorf("handler %q: %w", name, err)
-		}
-		st.built[name] = b
-		st.routes[name] = h.Route(b)
-		if sc, ok := h.Config.(*script.Config); ok {
-			// What a script runs is checked again right before each run:
-			// a file made writable after the start is never run.
-			r := st.routes[name]
-			r.Handler = checkedScript{Handler: b, check: func() error { return perm.Err(perm.Check(scriptTargets(name, sc))) }}
-			st.routes[name] = r
-		}
+	built, routes, err := buildRoutes(cfg, d.store, d.log.Named("handler"))
+	if err != nil {
+		return nil, err
 	}
-	return st, nil
+	return &runState{cfg: cfg, matcher: match.New(cfg.MatchRules()), built: built, routes: routes}, nil
+}
+
+// buildRoutes builds the configuration's handlers and the dispatcher's
+// routes to them, for the daemon and for logmedic outbox deliver. What a
+// script handler runs is checked again right before each run: a file
+// made writable after the start is never run.
+func buildRoutes(cfg *config.Config, store *outbox.Store, log *zap.Logger) (map[string]handlers.Handler, map[string]outbox.Route, error) {
+	built := map[string]handlers.Handler{}
+	routes := map[string]outbox.Route{}
+	for name, h := range cfg.Handlers {
+		b, err := h.Build(handlers.Options{Logger: log.With(zap.String("handler", name)), State: store.KV(name)})
+		if err != nil {
+			return nil, nil, fmt.Errorf("handler %q: %w", name, err)
+		}
+		built[name] = b
+		r := h.Route(b)
+		if sc, ok := h.Config.(*script.Config); ok {
+			r.Handler = checkedScript{Handler: b, check: func() error { return perm.Err(perm.Check(scriptTargets(name, sc))) }}
+		}
+		routes[name] = r
+	}
+	return built, routes, nil
 }
 
 // checkedScript runs a script handler only while what it runs can be
@@ -337,6 +347,9 @@ wait:
 			if r.stopping {
 				// Stopped for a new configuration. One that had not
 				// stopped in time may now have a successor.
+				if r.err != nil && !errors.Is(r.err, context.Canceled) {
+					d.log.Error("source stopped", zap.String("source", r.src.Name()), zap.Error(r.err))
+				}
 				if rs.zombies[r.src.Name()] == r {
 					delete(rs.zombies, r.src.Name())
 					rs.reconcile(d.state.Load())
@@ -423,21 +436,38 @@ func (rs *runningSources) start(src watcher.Source, key string) error {
 	return nil
 }
 
-// stop stops r and waits for it up to stopWait: its last batch is
-// committed or not at all, so its successor resumes at the right place.
-func (rs *runningSources) stop(r *runningSource) {
-	r.stopping = true
-	r.cancel()
-	delete(rs.running, r.src.Name())
-	select {
-	case <-r.done:
-	case <-time.After(stopWait):
-		rs.zombies[r.src.Name()] = r
-		rs.d.log.Error("source did not stop within 30s; it is not restarted until it does", zap.String("source", r.src.Name()))
+// stop stops the sources rs together and waits for them, up to stopWait
+// in all, or until the daemon is stopping: their last batches are
+// committed or not at all, so successors resume at the right place. One
+// that has not stopped by then is a zombie until it does.
+func (rs *runningSources) stop(sources []*runningSource) {
+	for _, r := range sources {
+		r.stopping = true
+		r.cancel()
+		delete(rs.running, r.src.Name())
+	}
+	deadline := time.NewTimer(stopWait)
+	defer deadline.Stop()
+	for i, r := range sources {
+		select {
+		case <-r.done:
+			continue
+		case <-deadline.C:
+		case <-rs.ctx.Done():
+		}
+		for _, z := range sources[i:] {
+			select {
+			case <-z.done:
+			default:
+				rs.zombies[z.src.Name()] = z
+				rs.d.log.Error("source has not stopped; it is not restarted until it does", zap.String("source", z.src.Name()))
+			}
+		}
+		return
 	}
 }
 
-// stopAll stops every source, all at once, and waits for them (each up
+// stopAll stops every source, zombies included, and waits for them (up
 // to stopWait). It is safe to call twice.
 func (rs *runningSources) stopAll() {
 	if rs.stopped {
@@ -451,6 +481,7 @@ func (rs *runningSources) stopAll() {
 	for _, r := range rs.zombies {
 		all = append(all, r)
 	}
+	clear(rs.zombies)
 	for _, r := range all {
 		r.stopping = true
 		r.cancel()
@@ -479,14 +510,18 @@ func (rs *runningSources) reconcile(st *runState) []error {
 	for _, s := range st.cfg.Sources {
 		want[s.Name] = sourceKey(s, st.cfg)
 	}
+	var stop []*runningSource
 	for name, r := range rs.running {
 		if r.key == "" {
 			continue // a fixed source
 		}
 		if k, ok := want[name]; !ok || k != r.key {
-			rs.stop(r)
-			rs.d.log.Info("source stopped for the new configuration", zap.String("source", name))
+			stop = append(stop, r)
 		}
+	}
+	rs.stop(stop)
+	for _, r := range stop {
+		rs.d.log.Info("source stopped for the new configuration", zap.String("source", r.src.Name()))
 	}
 	var errs []error
 	for _, s := range st.cfg.Sources {

@@ -384,3 +384,29 @@ func TestRunRechecksScriptBeforeEachRun(t *testing.T) {
 	}
 	stopDaemon(t, cmd)
 }
+
+// TestOutboxDeliverChecksPermissions: logmedic outbox deliver runs
+// scripts as the daemon would, so it makes the daemon's check first.
+func TestOutboxDeliverChecksPermissions(t *testing.T) {
+	dir := t.TempDir()
+	fix := filepath.Join(dir, "fix.sh")
+	if err := os.WriteFile(fix, []byte("#!/bin/sh\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "logmedic.yaml")
+	text := "state_dir: " + filepath.Join(dir, "state") + "\nhandlers:\n  fix:\n    type: script\n    program: /bin/sh\n    args: [" + fix + "]\n" +
+		"rules:\n  - name: volume-too-large\n    match: {error_code: 0x807800B4}\n    actions: [{handler: fix}]\n"
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := command(t, nil, "outbox", "deliver", "-c", cfg).CombinedOutput(); err != nil {
+		t.Fatalf("deliver with safe files: %v\n%s", err, out)
+	}
+	if err := os.Chmod(fix, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	out, err := command(t, nil, "outbox", "deliver", "-c", cfg).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), fix) || !strings.Contains(string(out), "writable by everyone") {
+		t.Errorf("deliver ran with a world-writable script: %v\n%s", err, out)
+	}
+}

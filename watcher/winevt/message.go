@@ -19,9 +19,30 @@ const (
 	// it.
 	missingRetry = 10 * time.Minute
 	// failedRetry is how long any other failure to open a provider's
-	// metadata is remembered, so that it is not retried for every event.
+	// metadata, or a provider whose messages keep failing for a reason
+	// that may go away (see messageCache.fail), is remembered, so that it
+	// is not retried for every event.
 	failedRetry = 30 * time.Second
+	// messageTries is how many times in a row a message is formatted,
+	// at once, when it fails for a reason that may go away (transient),
+	// before the event is kept without it and its provider remembered as
+	// failing.
+	messageTries = 3
 )
+
+// rememberedError is the error of a provider remembered as failing:
+// nothing was tried.
+type rememberedError struct{ err error }
+
+func (e *rememberedError) Error() string { return e.err.Error() + " (remembered)" }
+func (e *rememberedError) Unwrap() error { return e.err }
+
+// remembered reports an error of format that tried nothing: the
+// provider is remembered as failing.
+func remembered(err error) bool {
+	var re *rememberedError
+	return errors.As(err, &re)
+}
 
 // errFileNotFound is ERROR_FILE_NOT_FOUND: a classic event source's
 // message file is gone.
@@ -83,7 +104,9 @@ func notRegistered(err error) bool {
 // or the metadata is missing in that one. A partial message (an insert
 // Windows could not resolve) is returned without error. After a
 // transient error, which format returns, the provider's metadata is
-// closed and dropped, to be opened again.
+// closed and dropped, to be opened again. For a provider remembered as
+// failing (its metadata missing, or see fail) it returns the remembered
+// error, wrapped in a rememberedError, without calling Windows.
 func (m *messageCache) format(provider string, event Handle) (string, error) {
 	p, err := m.publisher(provider)
 	if err != nil {
@@ -133,7 +156,7 @@ func (m *messageCache) publisher(provider string) (*cachedPublisher, error) {
 			return p, nil
 		}
 		if now.Sub(p.failedAt) < p.retry {
-			return nil, p.err
+			return nil, &rememberedError{p.err}
 		}
 	} else {
 		if len(m.pubs) >= maxPublishers {
@@ -156,6 +179,27 @@ func (m *messageCache) publisher(provider string) (*cachedPublisher, error) {
 	}
 	p.h, p.hLocale, p.err = h, locale, nil
 	return p, nil
+}
+
+// fail remembers provider as failing, with err, for failedRetry: its
+// messages keep failing for a reason that may go away (transient), and
+// trying again for each of its events would cost every event the
+// failure's time. Its metadata is closed; it is opened again after
+// failedRetry, or when the cache is closed (the service went away).
+func (m *messageCache) fail(provider string, err error) {
+	key := strings.ToLower(provider)
+	p := m.pubs[key]
+	if p == nil {
+		if len(m.pubs) >= maxPublishers {
+			m.evict()
+		}
+		m.tick++
+		p = &cachedPublisher{used: m.tick}
+		m.pubs[key] = p
+	}
+	m.closePublisher(p)
+	p.sysErr = nil
+	p.err, p.failedAt, p.retry = err, m.now(), failedRetry
 }
 
 // open opens provider's metadata in the cache's locale, or in the

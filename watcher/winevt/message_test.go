@@ -240,10 +240,10 @@ func TestMessageCacheBounded(t *testing.T) {
 	})
 }
 
-// TestMessageTransientFailureRereads: a message that cannot be
-// formatted because the service went away is not committed empty: the
-// event is read again.
-func TestMessageTransientFailureRereads(t *testing.T) {
+// TestMessageTransientFailureRetried: a message that cannot be formatted
+// for a reason that may go away is formatted again at once, without
+// reading the event again.
+func TestMessageTransientFailureRetried(t *testing.T) {
 	for _, tc := range []struct {
 		call string
 		err  error
@@ -263,7 +263,10 @@ func TestMessageTransientFailureRereads(t *testing.T) {
 				time.Sleep(time.Second)
 				synctest.Wait()
 				if got := r.rec.messages(); !slices.Equal(got, []string{"Known."}) {
-					t.Errorf("messages = %q, want [Known.]: the event read again", got)
+					t.Errorf("messages = %q, want [Known.]: formatted again", got)
+				}
+				if n := f.Count("Subscribe"); n != 1 {
+					t.Errorf("%d subscriptions, want 1: the event is not read again", n)
 				}
 				if err := r.stop(); err != nil {
 					t.Fatal(err)
@@ -347,4 +350,49 @@ func TestPartialMessageKept(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestMessageTransientFailureRemembered: a provider whose messages keep
+// failing for a reason that may go away costs neither backoffs nor
+// re-reads: after messageTries at once, the event is kept without its
+// message, and the provider's next events are not formatted for 30 s.
+func TestMessageTransientFailureRemembered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		for i := range 21 {
+			f.AddPartialMessage("P", 0, uint32(100+i), "", winevt.ErrTimeout)
+		}
+		f.AddMessage("Q", 0, 100, "Q's.")
+		f.Append(app, events(20, "P", time.Now())...)
+		f.Append(app, events(1, "Q", time.Now())...)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest, Message: true}, nil, nil)
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, seq(1, 21)) {
+			t.Fatalf("at once: records %v, want 1-21", got)
+		}
+		want := make([]string, 21)
+		want[20] = "Q's."
+		if got := r.rec.messages(); !slices.Equal(got, want) {
+			t.Errorf("messages = %q, want P's empty, Q's", got)
+		}
+		if n := f.Count("Subscribe"); n != 1 {
+			t.Errorf("%d subscriptions, want 1", n)
+		}
+		if n := f.Count("FormatMessage"); n != 3+1 {
+			t.Errorf("%d FormatMessage calls, want 3 for P's first event and 1 for Q's", n)
+		}
+		if n := r.logCount("message not formatted: the event is kept without it, and the provider's messages are not formatted for a while"); n != 1 {
+			t.Errorf("%d warnings, want 1", n)
+		}
+		// Tried again after 30 s.
+		time.Sleep(31 * time.Second)
+		f.Append(app, events(1, "P", time.Now())...)
+		synctest.Wait()
+		if n := f.Count("FormatMessage"); n != 3+1+3 {
+			t.Errorf("%d FormatMessage calls, want 3 more after 30 s", n)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

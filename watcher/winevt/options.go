@@ -12,14 +12,27 @@ type Start uint8
 const (
 	// StartBookmark resumes after the saved bookmark; with none (the
 	// first run) it reads the events of the last Lookback, then new ones.
-	// Until a bookmark is saved, the position saved is when reading
-	// began: a restart reads the events created since then.
+	// Until a bookmark is saved, the position saved is where reading
+	// began: for a single named channel read for new events, the newest
+	// record number of its log then, and a restart reads the records
+	// after it; otherwise the time, and a restart reads the events
+	// created since then. The Lookback's events are those created since
+	// its cutoff among the records the log held when reading began (the
+	// records after are all new, whatever their time); the cutoff is
+	// saved with the position until that catch-up is over, so that a
+	// restart during it does not read older events.
 	StartBookmark Start = iota
 	// StartNow ignores any saved position: each start reads the events of
 	// the last Lookback (none when it is 0), then new ones.
 	StartNow
 	// StartOldest resumes after the saved bookmark; with none it reads
 	// the whole channel from its oldest record.
+	//
+	// Every Start but StartNow resumes from a saved position, whichever
+	// Start saved it: a position saved before any bookmark (where reading
+	// began, see StartBookmark) is still honoured after the Start changes
+	// to StartOldest, and a catch-up's cutoff saved with a bookmark still
+	// applies.
 	StartOldest
 )
 
@@ -44,8 +57,11 @@ type Options struct {
 	// ForwardedEvents (or a QueryList reading it) is resumed from its
 	// bookmark without EvtSubscribeStrict: its bookmarks go stale, and
 	// Windows then starts after the closest record rather than failing
-	// (Beats #36020, #36309). Other channels are resumed strictly, and a
-	// bookmark no longer in the log is a possible loss.
+	// (Beats #36020, #36309); only a bookmark past its newest record (its
+	// numbering restarted) is found a possible loss. Other channels are
+	// resumed strictly, and a bookmark no longer in the log is a possible
+	// loss. In a QueryList over several channels, the subscription is
+	// strict or not for all of them, as said above.
 	Channel string
 	// Query is an XPath filter or a QueryList; "" is "*". It is only a
 	// pre-filter: rules are always evaluated on every event delivered.
@@ -85,7 +101,8 @@ type Options struct {
 	// Message renders each event's message with EvtFormatMessage into
 	// Event.Rendering.Message when the event XML has none. It costs more
 	// than everything else together: set it only when a rule or template
-	// uses the message.
+	// uses the message. A message that cannot be formatted leaves it
+	// empty; the event is always kept.
 	Message bool
 	// Locale is the LCID messages are asked for; 0 is the system's. A
 	// message missing in that locale falls back to the system's.
@@ -111,7 +128,8 @@ type Metrics interface {
 	// BatchHalved reports the new batch size after RPC_S_INVALID_BOUND.
 	BatchHalved(source string, batch int)
 	// RenderFailed counts an event given up because it could not be
-	// rendered (after 3 reads in a row).
+	// rendered (after 3 reads in a row failing for a reason that is not
+	// the service's: a transient error is retried without limit).
 	RenderFailed(source string)
 	// Lag sets how many records the log holds after the last committed
 	// one (the newest record number minus the committed record number,

@@ -24,9 +24,9 @@ const (
 	defaultMinBackoff = 5 * time.Second
 	defaultMaxBackoff = time.Minute
 	// maxTries is how many times in a row an event is read when
-	// rendering it, or formatting its message for a reason that may go
-	// away, fails: then it is given up (reported as an Item with Err, or
-	// kept without its message).
+	// rendering it fails for a reason that is not the service's
+	// (transient errors are retried without limit): then it is given up,
+	// reported as an Item with Err.
 	maxTries = 3
 	// lagInterval is the least time between two lag reports after
 	// batches (each costs EvtOpenLog, EvtGetLogInfo and EvtClose).
@@ -57,6 +57,9 @@ const forwardedChannel = "ForwardedEvents"
 // forwardedPathRE finds ForwardedEvents among the paths of a QueryList.
 var forwardedPathRE = regexp.MustCompile(`(?i)Path\s*=\s*["']\s*` + forwardedChannel + `\s*["']`)
 
+// queryPathRE finds the paths of a QueryList.
+var queryPathRE = regexp.MustCompile(`(?i)\bPath\s*=\s*(?:"([^"]*)"|'([^']*)')`)
+
 // Source is a live Windows event log channel (or a QueryList over
 // several) read through a pull subscription. It implements
 // watcher.Source.
@@ -68,17 +71,25 @@ var forwardedPathRE = regexp.MustCompile(`(?i)Path\s*=\s*["']\s*` + forwardedCha
 // Providers and by the start's Lookback, and emitted with a checkpoint
 // holding the bookmark of the batch's last event, skipped ones included.
 // Before it has a bookmark, the source commits when it began reading (see
-// sourceCheckpoint), so that a restart reads the events logged while it
-// was down. The position resumed from after an error or a restart is
-// always the last checkpoint emit accepted, so no event is lost; an event
-// may be emitted again after an error.
+// sourceCheckpoint): for a single named channel, the newest record number
+// of its log then, so that a restart reads the records after it; else the
+// time. The Lookback's catch-up (and that of a restart from a time) skips
+// the events created before its cutoff among the records the log held
+// when it began, and only those, and is saved in every checkpoint until
+// it is over, so that a restart during it does not deliver old events.
+// The position resumed from after an error or a restart is always the
+// last checkpoint emit accepted, so no event is lost; an event may be
+// emitted again after an error.
 //
 // Windows' failures are handled as Winlogbeat and Datadog learnt to:
 //   - a saved bookmark no longer in the log (cleared or wrapped), or past
-//     the newest record of a log whose numbering restarted, is counted as
-//     a possible loss and logged, then reading starts as OnStale says.
-//     ForwardedEvents is resumed without EvtSubscribeStrict (its
-//     bookmarks go stale: Windows starts after the closest record);
+//     the newest record of a log whose numbering restarted (checked for
+//     ForwardedEvents too), is counted as a possible loss and logged, then
+//     reading starts as OnStale says. ForwardedEvents is resumed without
+//     EvtSubscribeStrict (its bookmarks go stale: Windows starts after the
+//     closest record). A saved bookmark that cannot be made a bookmark
+//     handle because the service is unavailable is retried with backoff;
+//     for any other reason it is a bad checkpoint;
 //   - RPC_S_INVALID_BOUND (a batch too big) re-subscribes from the last
 //     committed bookmark with half the batch (down to 1; it does not
 //     grow back);
@@ -89,15 +100,20 @@ var forwardedPathRE = regexp.MustCompile(`(?i)Path\s*=\s*["']\s*` + forwardedCha
 //     it happens again before anything is committed;
 //   - a missing channel is waited for, re-subscribing with exponential
 //     backoff (MinBackoff to MaxBackoff), and so are a restarting Event
-//     Log service and any other error while reading. The backoff starts
+//     Log service, a signal that cannot be created or waited on (it is
+//     made again), and any other error while reading. The backoff starts
 //     over after a batch is committed or after the subscription has
 //     lasted SafetyNet without error;
-//   - an event that cannot be rendered, or whose message cannot be
-//     formatted for a reason that may go away (the service restarting),
-//     is read again from the committed bookmark after a backoff, the
-//     events before it committed first; after maxTries failures in a row
-//     it is given up: reported as an Item with Err and skipped, so that
-//     it cannot block the channel, or kept without its message;
+//   - an event that cannot be rendered is read again from the committed
+//     bookmark after a backoff, the events before it committed first:
+//     without limit when the error is the service's (transient), else up
+//     to maxTries times in a row; then it is given up: reported as an Item
+//     with Err and skipped, so that it cannot block the channel;
+//   - a message that cannot be formatted for a reason that may go away is
+//     formatted again at once, up to messageTries times; then the event
+//     is kept without it and its provider's messages are not formatted
+//     for failedRetry (as for a provider without metadata), so that a
+//     failing provider does not slow the channel;
 //   - a message that cannot be formatted otherwise leaves the event's
 //     message empty (but a partial message is kept); the event is kept;
 //   - a query Windows rejects is replaced by Options.Fallback, if any.
@@ -117,8 +133,12 @@ type Source struct {
 	met       Metrics
 	now       func() time.Time
 	// forwarded is a source reading ForwardedEvents: resumed without
-	// Strict, its numbering not checked.
+	// Strict.
 	forwarded bool
+	// single is a source reading one named channel, not ForwardedEvents:
+	// its events' record numbers are those of the channel's log, so that
+	// record numbers bound the catch-up and place a since checkpoint.
+	single bool
 }
 
 var _ watcher.Source = (*Source)(nil)
@@ -159,8 +179,21 @@ func New(name string, api API, opts Options) *Source {
 			s.providers = append(s.providers, p)
 		}
 	}
-	s.forwarded = strings.EqualFold(opts.Channel, forwardedChannel) || forwardedPathRE.MatchString(opts.Query)
+	s.forwarded = strings.EqualFold(opts.Channel, forwardedChannel) || forwardedPathRE.MatchString(opts.Query) ||
+		forwardedPathRE.MatchString(opts.Fallback)
+	s.single = opts.Channel != "" && !s.forwarded && onlyPath(opts.Query, opts.Channel) && onlyPath(opts.Fallback, opts.Channel)
 	return s
+}
+
+// onlyPath reports a query whose paths, if any (a QueryList's), are all
+// channel.
+func onlyPath(query, channel string) bool {
+	for _, m := range queryPathRE.FindAllStringSubmatch(query, -1) {
+		if !strings.EqualFold(strings.TrimSpace(m[1]+m[2]), channel) {
+			return false
+		}
+	}
+	return true
 }
 
 // Name returns the source's name.
@@ -185,15 +218,18 @@ func (s *Source) Run(ctx context.Context, checkpoints map[string][]byte, emit wa
 		r.msgs = newMessageCache(s.api, s.opts.Locale, s.now)
 	}
 	r.restore(checkpoints[""])
-	sig, err := s.api.NewSignal()
-	if err != nil {
-		return fmt.Errorf("create the signal of %s: %s: %w", s.what, ErrName(err), err)
-	}
-	r.sig = sig
 	for {
 		if r.sub == 0 {
 			if !r.sleep(ctx) {
 				return nil
+			}
+			if r.sig == nil {
+				sig, err := s.api.NewSignal()
+				if err != nil {
+					r.retry(stateBackingOff, fmt.Errorf("create the signal of %s: %w", s.what, err))
+					continue
+				}
+				r.sig = sig
 			}
 			ok, err := r.subscribe()
 			if err != nil {
@@ -214,7 +250,8 @@ func (s *Source) Run(ctx context.Context, checkpoints map[string][]byte, emit wa
 				return nil
 			}
 			if err != nil {
-				return fmt.Errorf("wait for events of %s: %s: %w", s.what, ErrName(err), err)
+				r.signalFailed(err)
+				continue
 			}
 			if !woke {
 				// The subscription has lasted a safety-net interval
@@ -255,6 +292,14 @@ type sourceRun struct {
 	// event's record number in the channel's log, 0 when unknown.
 	bookmark string
 	record   uint64
+	// synthetic is a bookmark made from a since checkpoint's record (see
+	// sourceCheckpoint), not committed as one: the since checkpoint is
+	// still the one saved.
+	synthetic bool
+	// unverified is a bookmark restored from the checkpoint that has not
+	// been made a bookmark handle yet: if Windows refuses it, but for a
+	// transient error, the checkpoint is bad.
+	unverified bool
 	// Without a bookmark, future subscribes to future events; otherwise
 	// reading starts at the oldest record, skipping the events created
 	// before since.
@@ -264,16 +309,21 @@ type sourceRun struct {
 	// be committed once subscribed: it is not what a restart without a
 	// checkpoint would do, or a saved checkpoint is to be replaced.
 	sinceDue bool
-	// cutoff, when set, skips the events created before it, until the
-	// subscription has caught up with the log.
+	// cutoff, when set, skips the events created before it among the
+	// records up to until, the newest record of the channel's log when
+	// reading from the oldest record began, until a committed record
+	// reaches it. until is 0 when it is not known: the cutoff then skips
+	// the events created before it among all, until a read finds nothing
+	// more (ERROR_NO_MORE_ITEMS).
 	cutoff time.Time
+	until  uint64
 
 	state        string
 	delay        time.Duration // before the next subscription
 	backoff      time.Duration // the last backoff; 0 after steady
 	quickRetried bool          // re-subscribed at once, without a backoff, and not steady since
-	// tries counts the failures in a row to render the first event after
-	// the committed position (or to format its message).
+	// tries counts the failures in a row, but transient ones, to render
+	// the first event after the committed position.
 	tries int
 	lagAt time.Time // the last lag report
 }
@@ -299,7 +349,7 @@ func (e *emitError) Unwrap() error { return e.err }
 // startFresh sets where to read from without a bookmark, as
 // Options.Start says.
 func (r *sourceRun) startFresh(start Start, now time.Time) {
-	r.future, r.since, r.cutoff = false, time.Time{}, time.Time{}
+	r.clearPosition()
 	switch {
 	case start == StartOldest:
 	case r.opts.Lookback > 0:
@@ -314,14 +364,22 @@ func (r *sourceRun) startFresh(start Start, now time.Time) {
 // lost, as Options.OnStale says: the oldest record, or new events only
 // (whatever the Lookback).
 func (r *sourceRun) startAfterLoss(now time.Time) {
-	r.future, r.since, r.cutoff = false, time.Time{}, time.Time{}
+	r.clearPosition()
 	if r.onStale() == StartNow {
 		r.future, r.since = true, now
 	}
 	r.sinceDue = true // the lost position is replaced
 }
 
-// restore resumes from the saved checkpoint, if any.
+// clearPosition forgets the position and the catch-up.
+func (r *sourceRun) clearPosition() {
+	r.bookmark, r.record, r.synthetic, r.unverified, r.tries = "", 0, false, false, 0
+	r.closeBookmark()
+	r.future, r.since, r.cutoff, r.until = false, time.Time{}, time.Time{}, 0
+}
+
+// restore resumes from the saved checkpoint, if any. The bookmark is
+// made a handle when subscribing (see unverified).
 func (r *sourceRun) restore(data []byte) {
 	now := r.now()
 	r.startFresh(r.opts.Start, now)
@@ -334,27 +392,54 @@ func (r *sourceRun) restore(data []byte) {
 		return
 	}
 	cp, since, err := decodeCheckpoint(data)
-	if err == nil && cp.Channel != "" && r.opts.Channel != "" && !strings.EqualFold(cp.Channel, r.opts.Channel) {
+	if err != nil {
+		r.badCheckpoint(err)
+		return
+	}
+	if cp.Channel != "" && r.opts.Channel != "" && !strings.EqualFold(cp.Channel, r.opts.Channel) {
 		r.log.Warn("the saved bookmark is for another channel: ignored", zap.String("bookmark_channel", cp.Channel))
 		return
 	}
-	if err == nil && cp.Bookmark == "" {
+	r.sinceDue = false
+	if cp.Bookmark == "" {
 		// Saved before any bookmark: read what came since.
-		r.future, r.since, r.sinceDue = false, since, false
-		return
-	}
-	if err == nil {
-		var bm Handle
-		if bm, err = r.api.CreateBookmark(cp.Bookmark); err == nil {
-			r.bm, r.bookmark, r.record = bm, cp.Bookmark, r.recordOf(cp.Bookmark, cp.Record)
-			r.sinceDue = false
+		r.future, r.since = false, since
+		if cp.Record > 0 && r.single {
+			r.bookmark, r.record, r.synthetic = afterRecordBookmark(r.opts.Channel, cp.Record), cp.Record, true
 			return
 		}
+		// From the oldest record, skipping what was created before since
+		// (see subscribe).
+		if r.single {
+			r.until = cp.Until
+		}
+		return
 	}
+	r.bookmark, r.record, r.unverified = cp.Bookmark, r.recordOf(cp.Bookmark, cp.Record), true
+	if r.cutoff = cp.cutoff(); !r.cutoff.IsZero() && r.single {
+		r.until = cp.Until
+		if r.until > 0 && r.record >= r.until {
+			r.cutoff, r.until = time.Time{}, 0
+		}
+	}
+}
+
+// badCheckpoint gives up a saved checkpoint that cannot be resumed from.
+func (r *sourceRun) badCheckpoint(err error) {
 	r.log.Warn("bad checkpoint: events since it may have been missed",
 		zap.String("on_stale_bookmark", r.onStale().String()), zap.Error(err))
 	r.met.PossibleLoss(r.name, reasonBadCheckpoint)
-	r.startAfterLoss(now)
+	r.startAfterLoss(r.now())
+}
+
+// syntheticRefused falls back to the time of a since checkpoint whose
+// record Windows would not take as a bookmark.
+func (r *sourceRun) syntheticRefused(err error) {
+	r.log.Warn("the position after the saved record number was refused as a bookmark: reading from the oldest record, skipping the events created before the time saved",
+		zap.Uint64("record", r.record), zap.Time("since", r.since), zap.String("reason", ErrName(err)), zap.Error(err))
+	r.bookmark, r.record, r.synthetic = "", 0, false
+	r.future, r.cutoff, r.until = false, time.Time{}, 0
+	r.sinceDue = true // the since checkpoint without its record
 }
 
 func (r *sourceRun) onStale() Start {
@@ -387,9 +472,20 @@ func (r *sourceRun) subscribe() (bool, error) {
 	if r.bm == 0 {
 		bm, err := r.api.CreateBookmark(r.bookmark)
 		if err != nil {
+			switch {
+			case r.bookmark == "" || transient(err):
+			case r.synthetic:
+				r.syntheticRefused(err)
+				r.delay = 0
+				return false, nil
+			case r.unverified:
+				r.badCheckpoint(err)
+				r.delay = 0
+				return false, nil
+			}
 			return r.subscribeFailed("create the bookmark of", err)
 		}
-		r.bm = bm
+		r.bm, r.unverified = bm, false
 	}
 	var flags SubscribeFlags
 	var bm Handle
@@ -403,11 +499,25 @@ func (r *sourceRun) subscribe() (bool, error) {
 		flags = SubscribeToFutureEvents
 	default:
 		flags = SubscribeStartAtOldestRecord
+		r.cutoff = r.since
+	}
+	// The newest record of the log, read before subscribing so that the
+	// records after it are all new: where a restart without a bookmark
+	// resumes, or the end of the catch-up.
+	var newest uint64
+	known := false
+	if r.single && ((flags == SubscribeToFutureEvents && r.sinceDue) || (!r.cutoff.IsZero() && r.until == 0)) {
+		newest, known = r.newest()
 	}
 	sub, err := r.api.Subscribe(r.sig, r.opts.Channel, r.query, bm, flags)
 	if err != nil {
 		if bm != 0 && staleBookmark(err) {
 			r.stale(ErrName(err), err)
+			return false, nil
+		}
+		if r.synthetic && errors.Is(err, ErrInvalidParameter) {
+			r.syntheticRefused(err)
+			r.delay = 0
 			return false, nil
 		}
 		if queryRejected(err) && r.opts.Fallback != "" && r.query != r.opts.Fallback {
@@ -422,50 +532,89 @@ func (r *sourceRun) subscribe() (bool, error) {
 		return r.subscribeFailed("subscribe to", err)
 	}
 	r.sub = sub
-	switch flags {
-	case SubscribeToFutureEvents:
-		// Re-subscribing before a bookmark is committed reads from the
-		// oldest record, skipping what came before this subscription.
+	if flags == SubscribeToFutureEvents {
+		// Re-subscribing before a bookmark is committed resumes after
+		// the newest record when it is known, else reads from the oldest
+		// record, skipping what was created before this subscription.
 		r.future = false
-	case SubscribeStartAtOldestRecord:
-		r.cutoff = r.since
+		if known && newest > 0 {
+			r.bookmark, r.record, r.synthetic = afterRecordBookmark(r.opts.Channel, newest), newest, true
+		}
+	}
+	if known && !r.cutoff.IsZero() && r.until == 0 {
+		if newest == 0 {
+			r.cutoff = time.Time{} // an empty log: every record to come is new
+		} else {
+			r.until = newest
+		}
+		if r.bookmark == "" {
+			r.sinceDue = true // with until
+		}
 	}
 	if r.state == "" {
-		r.log.Info("subscribed", zap.String("from", describeStart(flags, r.record, r.since)))
+		r.log.Info("subscribed", zap.String("from", r.describeStart(flags)))
 	}
 	r.setState(stateRunning, nil)
 	return true, nil
 }
 
-// renumbered reports a committed bookmark past the newest record of the
-// channel's log: the log was cleared and its record numbers restarted
-// (Windows may do so), and the bookmark could otherwise be "found" in the
-// new log once it has grown, skipping its first records. It is checked
-// for a named channel but ForwardedEvents; an empty log, or one whose
-// information cannot be read, is left to EvtSubscribe.
-func (r *sourceRun) renumbered() bool {
-	if r.opts.Channel == "" || r.forwarded {
-		return false
-	}
-	rec, ok := bookmarkRecord(r.bookmark, r.opts.Channel)
-	if !ok {
-		return false
-	}
+// newest returns the newest record number of the channel's log (0 when
+// it is empty), and whether it could be read.
+func (r *sourceRun) newest() (uint64, bool) {
 	info, err := r.api.LogInfo(r.opts.Channel)
 	if err != nil {
 		r.log.Debug("log info not read", zap.Error(err))
-		return false
+		return 0, false
 	}
-	return info.Records > 0 && info.Newest() < rec
+	return info.Newest(), true
 }
 
-// saveSince commits, while there is no bookmark, where reading began
-// when r.sinceDue says so (see sourceCheckpoint).
+// renumbered reports a committed bookmark past the newest record of the
+// channel's log: the log was cleared and its record numbers restarted
+// (Windows may do so), and the bookmark could otherwise be "found" in the
+// new log once it has grown, skipping its first records (or, for
+// ForwardedEvents, which is resumed without Strict, waited after). It is
+// checked for a named channel and for ForwardedEvents, each against its
+// entry in the bookmark; an empty log, or one whose information cannot be
+// read, is left to EvtSubscribe.
+func (r *sourceRun) renumbered() bool {
+	var channels []string
+	if r.opts.Channel != "" {
+		channels = append(channels, r.opts.Channel)
+	}
+	if r.forwarded && !strings.EqualFold(r.opts.Channel, forwardedChannel) {
+		channels = append(channels, forwardedChannel)
+	}
+	for _, ch := range channels {
+		rec, ok := bookmarkRecord(r.bookmark, ch)
+		if !ok {
+			continue
+		}
+		info, err := r.api.LogInfo(ch)
+		if err != nil {
+			r.log.Debug("log info not read", zap.String("log", ch), zap.Error(err))
+			continue
+		}
+		if info.Records > 0 && info.Newest() < rec {
+			return true
+		}
+	}
+	return false
+}
+
+// saveSince commits, while there is no bookmark (or a synthetic one),
+// where reading began when r.sinceDue says so (see sourceCheckpoint).
 func (r *sourceRun) saveSince(ctx context.Context) error {
-	if r.bookmark != "" || !r.sinceDue {
+	if (r.bookmark != "" && !r.synthetic) || !r.sinceDue {
 		return nil
 	}
-	data := sinceCheckpoint(r.since, r.opts.Channel)
+	var record, until uint64
+	if r.synthetic {
+		record = r.record
+	} else if !r.cutoff.IsZero() {
+		until = r.until
+	}
+	data := sinceCheckpoint(r.since, record, until, r.opts.Channel)
 	if err := r.emit(ctx, r.items[:0], watcher.Checkpoint{Data: data}); err != nil {
 		return err
 	}
@@ -473,16 +622,18 @@ func (r *sourceRun) saveSince(ctx context.Context) error {
 	return nil
 }
 
-func describeStart(flags SubscribeFlags, record uint64, since time.Time) string {
+func (r *sourceRun) describeStart(flags SubscribeFlags) string {
 	switch {
-	case flags&^SubscribeStrict == SubscribeStartAfterBookmark:
-		return fmt.Sprintf("bookmark (record %d)", record)
 	case flags == SubscribeToFutureEvents:
 		return "new events"
-	case since.IsZero():
+	case r.synthetic:
+		return fmt.Sprintf("after record %d", r.record)
+	case flags&^SubscribeStrict == SubscribeStartAfterBookmark:
+		return fmt.Sprintf("bookmark (record %d)", r.record)
+	case r.since.IsZero():
 		return "oldest record"
 	}
-	return "events since " + since.UTC().Format(time.RFC3339)
+	return "events since " + r.since.UTC().Format(time.RFC3339)
 }
 
 // staleBookmark reports a Strict subscription's error for a bookmark no
@@ -539,8 +690,6 @@ func (r *sourceRun) stale(reason string, err error) {
 		fields = append(fields, zap.Error(err))
 	}
 	r.log.Warn("the saved bookmark is no longer in the log (cleared or wrapped): events since it may have been missed", fields...)
-	r.bookmark, r.record, r.tries = "", 0, 0
-	r.closeBookmark()
 	r.startAfterLoss(r.now())
 	r.delay = 0
 }
@@ -624,14 +773,16 @@ func (r *sourceRun) drain(ctx context.Context) error {
 		n = max(0, min(n, len(hs)))
 		if err != nil {
 			r.closeEvents(hs[:n])
-			if n == 0 && (errors.Is(err, ErrNoMoreItems) || errors.Is(err, ErrInvalidOperation) || errors.Is(err, ErrTimeout)) {
+			if n == 0 && errors.Is(err, ErrNoMoreItems) {
 				r.caughtUp()
 				return nil
+			}
+			if n == 0 && (errors.Is(err, ErrInvalidOperation) || errors.Is(err, ErrTimeout)) {
+				return nil // nothing ready now, which does not say all was read
 			}
 			return &opError{opRead, err}
 		}
 		if n == 0 {
-			r.caughtUp()
 			return nil
 		}
 		if err := r.process(ctx, hs[:n]); err != nil {
@@ -640,9 +791,14 @@ func (r *sourceRun) drain(ctx context.Context) error {
 	}
 }
 
-// caughtUp notes that the subscription has read all there is.
+// caughtUp notes that the subscription has read all there is
+// (ERROR_NO_MORE_ITEMS): a catch-up without a record number to end at is
+// over. (One with it ends when a committed record reaches it: see
+// commit.)
 func (r *sourceRun) caughtUp() {
-	r.cutoff = time.Time{}
+	if r.until == 0 {
+		r.cutoff = time.Time{}
+	}
 }
 
 // process renders, decodes and emits one batch, with the bookmark of its
@@ -657,7 +813,7 @@ func (r *sourceRun) process(ctx context.Context, hs []Handle) error {
 		before := rec // the record ID of the event before this one
 		raw, err := r.api.RenderXML(h)
 		if err != nil {
-			if err := r.eventFailed(ctx, hs[:i], items, before, "render the events of", err); err != nil {
+			if err := r.renderFailed(ctx, hs[:i], items, before, err); err != nil {
 				return err
 			}
 			r.met.RenderFailed(r.name)
@@ -686,41 +842,59 @@ func (r *sourceRun) process(ctx context.Context, hs []Handle) error {
 			continue
 		}
 		if r.msgs != nil && ev.Rendering.Message == "" && ev.Provider.Name != "" {
-			msg, err := r.msgs.format(ev.Provider.Name, h)
-			if err != nil && transient(err) {
-				if err := r.eventFailed(ctx, hs[:i], items, before, "format the messages of", err); err != nil {
-					return err
-				}
-				r.log.Warn("message not formatted: the event is kept without it", zap.Uint64("record", rec),
-					zap.Int("tries", maxTries), zap.String("reason", ErrName(err)), zap.Error(err))
-			}
-			if err != nil {
-				r.log.Debug("message not formatted", zap.Uint64("record", rec), zap.Error(err))
-			} else {
-				ev.Rendering.Message = msg
-			}
+			r.formatMessage(ev, h)
 		}
 		items = append(items, watcher.Item{Event: ev, Input: r.input, Where: fmt.Sprintf("record %d", rec)})
 	}
 	return r.commit(ctx, hs[len(hs)-1], items, rec)
 }
 
-// eventFailed handles a failure, which may not be the event's fault, to
-// render the event after the batch's events done (or to format its
-// message). The events done are committed first (with their items and
+// formatMessage sets the message of ev, whose event handle is h, when it
+// can be formatted. One that fails for a reason that may go away is
+// formatted again at once, up to messageTries times in all: then the
+// event is kept without it, and its provider is remembered as failing
+// (see messageCache.fail). The event is never read again for its message:
+// the messages of a provider that keeps failing would otherwise cost each
+// of its events a backoff.
+func (r *sourceRun) formatMessage(ev *watcher.Event, h Handle) {
+	provider := ev.Provider.Name
+	msg, err := r.msgs.format(provider, h)
+	tries := 1
+	for ; err != nil && transient(err) && !remembered(err) && tries < messageTries; tries++ {
+		msg, err = r.msgs.format(provider, h)
+	}
+	switch {
+	case err == nil:
+		ev.Rendering.Message = msg
+	case transient(err) && !remembered(err):
+		r.msgs.fail(provider, err)
+		r.log.Warn("message not formatted: the event is kept without it, and the provider's messages are not formatted for a while",
+			zap.Uint64("record", ev.RecordID), zap.String("provider", provider), zap.Int("tries", tries),
+			zap.Duration("for", failedRetry), zap.String("reason", ErrName(err)), zap.Error(err))
+	default:
+		r.log.Debug("message not formatted", zap.Uint64("record", ev.RecordID), zap.Error(err))
+	}
+}
+
+// renderFailed handles a failure to render the event after the batch's
+// events done. The events done are committed first (with their items and
 // the last one's record ID rec), so that the failing event comes first
 // when read again. It returns the error that has it read again from the
-// committed position, after a backoff, or nil when it has failed
-// maxTries times in a row: it is then given up.
-func (r *sourceRun) eventFailed(ctx context.Context, done []Handle, items []watcher.Item, rec uint64, op string, err error) error {
+// committed position, after a backoff: always for a transient error (the
+// service's, not the event's), else until it has failed maxTries times in
+// a row, when it returns nil: the event is then given up.
+func (r *sourceRun) renderFailed(ctx context.Context, done []Handle, items []watcher.Item, rec uint64, err error) error {
 	if len(done) > 0 {
 		if err := r.commit(ctx, done[len(done)-1], items, rec); err != nil {
 			return err
 		}
 	}
+	if transient(err) {
+		return &opError{"render the events of", err}
+	}
 	r.tries++
 	if r.tries < maxTries {
-		return &opError{op, err}
+		return &opError{"render the events of", err}
 	}
 	return nil
 }
@@ -739,13 +913,22 @@ func (r *sourceRun) commit(ctx context.Context, last Handle, items []watcher.Ite
 	// The bookmark's record number, not the event's: a forwarded event
 	// keeps the one it had on the machine that logged it.
 	rec = r.recordOf(bm, cmp.Or(rec, r.record))
-	data := encodeCheckpoint(sourceCheckpoint{Bookmark: bm, Record: rec, Channel: r.opts.Channel})
-	err = r.emit(ctx, items, watcher.Checkpoint{Data: data})
+	cp := sourceCheckpoint{Bookmark: bm, Record: rec, Channel: r.opts.Channel}
+	cutoff, until := r.cutoff, r.until
+	if until > 0 && rec >= until {
+		// Caught up with the log as it was when reading began.
+		cutoff, until = time.Time{}, 0
+	}
+	if !cutoff.IsZero() {
+		cp.Cutoff, cp.Until = formatTime(cutoff), until
+	}
+	err = r.emit(ctx, items, watcher.Checkpoint{Data: encodeCheckpoint(cp)})
 	clear(items)
 	if err != nil {
 		return &emitError{err}
 	}
-	r.bookmark, r.record = bm, rec
+	r.bookmark, r.record, r.synthetic, r.unverified = bm, rec, false, false
+	r.cutoff, r.until = cutoff, until
 	r.tries = 0
 	r.sinceDue = false
 	r.steady()
@@ -770,9 +953,11 @@ func (r *sourceRun) locate(h Handle, prev uint64) (uint64, string) {
 }
 
 // skip reports an event the source does not deliver: created before the
-// start's cutoff, or of a provider not asked for.
+// catch-up's cutoff among the records up to until, or of a provider not
+// asked for.
 func (r *sourceRun) skip(ev *watcher.Event) bool {
-	if !r.cutoff.IsZero() && !ev.TimeCreated.IsZero() && ev.TimeCreated.Before(r.cutoff) {
+	if !r.cutoff.IsZero() && !ev.TimeCreated.IsZero() && ev.TimeCreated.Before(r.cutoff) &&
+		(r.until == 0 || ev.RecordID == 0 || ev.RecordID <= r.until) {
 		return true
 	}
 	if len(r.providers) == 0 {
@@ -875,6 +1060,24 @@ func (r *sourceRun) closeSub() {
 	}
 }
 
+// signalFailed drops the subscription and its signal after waiting on
+// the signal failed: both are made again after a backoff.
+func (r *sourceRun) signalFailed(err error) {
+	r.closeSub()
+	r.closeSignal()
+	r.met.Resubscribe(r.name, ErrName(err))
+	r.retry(stateBackingOff, fmt.Errorf("wait for events of %s: %w", r.what, err))
+}
+
+func (r *sourceRun) closeSignal() {
+	if r.sig != nil {
+		if err := r.sig.Close(); err != nil {
+			r.log.Debug("signal not closed", zap.Error(err))
+		}
+		r.sig = nil
+	}
+}
+
 func (r *sourceRun) closeBookmark() {
 	if r.bm != 0 {
 		r.closeHandle(r.bm)
@@ -896,11 +1099,7 @@ func (r *sourceRun) stop() {
 	if r.msgs != nil {
 		r.msgs.close()
 	}
-	if r.sig != nil {
-		if err := r.sig.Close(); err != nil {
-			r.log.Debug("signal not closed", zap.Error(err))
-		}
-	}
+	r.closeSignal()
 	r.setState(stateStopped, nil)
 }
 

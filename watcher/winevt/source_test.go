@@ -546,8 +546,6 @@ func TestFatalErrors(t *testing.T) {
 		{"invalid channel path", "Subscribe", syscall.Errno(15000), `subscribe to channel "Application": ERROR_EVT_INVALID_CHANNEL_PATH`},
 		{"direct channel", "Subscribe", syscall.Errno(15009), `subscribe to channel "Application": ERROR_EVT_SUBSCRIPTION_TO_DIRECT_CHANNEL`},
 		{"filter too complex", "Subscribe", syscall.Errno(15026), `subscribe to channel "Application": ERROR_EVT_FILTER_TOO_COMPLEX`},
-		{"signal", "NewSignal", syscall.Errno(8), `create the signal of channel "Application": ERROR_NOT_ENOUGH_MEMORY`},
-		{"wait", "Wait", winevt.ErrInvalidHandle, `wait for events of channel "Application": ERROR_INVALID_HANDLE`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -915,9 +913,12 @@ func TestNoBookmarkYetResubscribeLosesNothing(t *testing.T) {
 		if got := r.rec.records(); !slices.Equal(got, []uint64{4, 5}) {
 			t.Errorf("got records %v, want [4 5]", got)
 		}
+		// Re-subscribed after the newest record when reading began, not
+		// from the oldest record.
 		subs := f.Subscribes()
-		if len(subs) != 2 || subs[0].Flags != winevt.SubscribeToFutureEvents || subs[1].Flags != winevt.SubscribeStartAtOldestRecord {
-			t.Errorf("subscriptions = %+v", subs)
+		if len(subs) != 2 || subs[0].Flags != winevt.SubscribeToFutureEvents ||
+			subs[1].Flags != winevt.SubscribeStartAfterBookmark|winevt.SubscribeStrict || subs[1].Record != 3 {
+			t.Errorf("subscriptions = %+v, want new events, then strictly after record 3", subs)
 		}
 		if err := r.stop(); err != nil {
 			t.Fatal(err)
@@ -1042,6 +1043,8 @@ type savedCP struct {
 	Since    string `json:"since"`
 	Record   uint64 `json:"record"`
 	Channel  string `json:"channel"`
+	Cutoff   string `json:"cutoff"`
+	Until    uint64 `json:"until"`
 	Key      string `json:"-"`
 	Data     []byte `json:"-"`
 	Items    int    `json:"-"` // items emitted with it
@@ -1204,6 +1207,12 @@ type running struct {
 // (nil: none). Unset timings are short; tests run in a synctest bubble.
 func start(t *testing.T, f *winevttest.Fake, opts winevt.Options, checkpoint []byte, emitFail func(int) error) *running {
 	t.Helper()
+	return startAPI(t, f, f, opts, checkpoint, emitFail)
+}
+
+// startAPI is start with api, which wraps f.
+func startAPI(t *testing.T, f *winevttest.Fake, api winevt.API, opts winevt.Options, checkpoint []byte, emitFail func(int) error) *running {
+	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	r := &running{t: t, f: f, rec: &recorder{t: t, fail: emitFail}, met: &metrics{}, logs: logs, done: make(chan error, 1)}
 	opts.Logger = zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core()))
@@ -1211,7 +1220,7 @@ func start(t *testing.T, f *winevttest.Fake, opts winevt.Options, checkpoint []b
 	if opts.Channel == "" && opts.Query == "" {
 		opts.Channel = app
 	}
-	src := winevt.New("app", f, opts)
+	src := winevt.New("app", api, opts)
 	if src.Name() != "app" {
 		t.Fatalf("Name() = %q", src.Name())
 	}
@@ -1646,9 +1655,11 @@ func TestFreshStartCommitsWhereItBegan(t *testing.T) {
 		lookback time.Duration
 		old      bool     // events created before the start's since are in the log
 		want     []uint64 // read after the restart
+		record   uint64   // the since checkpoint's record: resumed after it
+		flags    winevt.SubscribeFlags
 	}{
-		{0, true, []uint64{3, 4}},
-		{time.Hour, false, []uint64{1, 2}},
+		{0, true, []uint64{3, 4}, 2, winevt.SubscribeStartAfterBookmark | winevt.SubscribeStrict},
+		{time.Hour, false, []uint64{1, 2}, 0, winevt.SubscribeStartAtOldestRecord},
 	} {
 		t.Run(tc.lookback.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -1668,6 +1679,9 @@ func TestFreshStartCommitsWhereItBegan(t *testing.T) {
 				if since, err := time.Parse(time.RFC3339Nano, cps[0].Since); err != nil || !since.Equal(t0.Add(-tc.lookback)) {
 					t.Errorf("since = %q, want %v", cps[0].Since, t0.Add(-tc.lookback))
 				}
+				if cps[0].Record != tc.record {
+					t.Errorf("since checkpoint record = %d, want %d", cps[0].Record, tc.record)
+				}
 				if err := r.stop(); err != nil {
 					t.Fatal(err)
 				}
@@ -1681,14 +1695,24 @@ func TestFreshStartCommitsWhereItBegan(t *testing.T) {
 					t.Errorf("after the restart: records %v, want %v", got, tc.want)
 				}
 				last := tc.want[len(tc.want)-1]
-				if cps := r2.rec.checkpoints(); len(cps) != 1 || cps[0].Bookmark != winevttest.BookmarkXML(app, last) || cps[0].Since != "" {
+				cps = r2.rec.checkpoints()
+				if tc.record == 0 {
+					// Read from the oldest record: the since checkpoint
+					// is saved again with the catch-up's end (the log
+					// was empty at the first start: nothing to skip).
+					if len(cps) != 2 || cps[0].Bookmark != "" || cps[0].Since == "" || cps[0].Until != last || cps[0].Record != 0 {
+						t.Errorf("checkpoints = %+v, want since up to record %d, then a bookmark", cps, last)
+					}
+					cps = cps[1:]
+				}
+				if len(cps) != 1 || cps[0].Bookmark != winevttest.BookmarkXML(app, last) || cps[0].Since != "" {
 					t.Errorf("checkpoints = %+v, want a bookmark at %d replacing since", cps, last)
 				}
 				if m := r2.met.get(); len(m.loss) != 0 {
 					t.Errorf("possible loss = %v", m.loss)
 				}
-				if subs := f.Subscribes(); subs[len(subs)-1].Flags != winevt.SubscribeStartAtOldestRecord {
-					t.Errorf("subscription = %+v", subs[len(subs)-1])
+				if subs := f.Subscribes(); subs[len(subs)-1].Flags != tc.flags || tc.record > 0 && subs[len(subs)-1].Record != tc.record {
+					t.Errorf("subscription = %+v, want flags %#x", subs[len(subs)-1], tc.flags)
 				}
 				if err := r2.stop(); err != nil {
 					t.Fatal(err)
@@ -1923,8 +1947,10 @@ func TestStaleForgetsRecord(t *testing.T) {
 		synctest.Wait()
 		time.Sleep(11 * time.Second)
 		synctest.Wait()
-		if m := r.met.get(); len(m.lag) != 0 {
-			t.Errorf("lag = %v, want none before anything is committed", m.lag)
+		// The position is after the newest record when reading began
+		// (13), not the stale bookmark's record.
+		if m := r.met.get(); slices.ContainsFunc(m.lag, func(l uint64) bool { return l != 0 }) {
+			t.Errorf("lag = %v, want 0 (after record 13, not 10)", m.lag)
 		}
 		if n := r.logs.FilterField(zap.String("from", "new events")).Len(); n != 1 {
 			t.Errorf("no 'subscribed from new events' log line")
@@ -1992,6 +2018,468 @@ func TestNextTimeout(t *testing.T) {
 			t.Errorf("metrics = %+v", m)
 		}
 		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// Second review fixes.
+
+// TestLookbackCutoffSavedAcrossRestart: a restart in the middle of the
+// lookback's catch-up keeps skipping the events older than the lookback:
+// the cutoff, and the newest record when the catch-up began, are saved in
+// every checkpoint until a committed record reaches it. Without a single
+// named channel (a QueryList), the cutoff alone is saved.
+func TestLookbackCutoffSavedAcrossRestart(t *testing.T) {
+	const ql = `<QueryList><Query Id="0"><Select Path="Application">*</Select></Query></QueryList>`
+	for _, tc := range []struct {
+		name  string
+		opts  winevt.Options
+		until uint64
+	}{
+		{"channel", winevt.Options{Lookback: time.Hour, Batch: 2}, 10},
+		{"QueryList", winevt.Options{Query: ql, Lookback: time.Hour, Batch: 2}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := winevttest.New()
+				f.Append(app, events(10, "P", time.Now().Add(-3*time.Hour))...)
+				cutoff := time.Now().Add(-time.Hour)
+				// The first run stops (emit fails: a shutdown) after two
+				// batches, all skipped.
+				r := start(t, f, tc.opts, nil, func(n int) error {
+					if n >= 4 {
+						return errors.New("stop")
+					}
+					return nil
+				})
+				synctest.Wait()
+				_ = r.end()
+				cps := r.rec.checkpoints()
+				if len(cps) != 3 || cps[0].Bookmark != "" || cps[0].Until != tc.until || cps[2].Record != 4 {
+					t.Fatalf("first run: checkpoints %+v, want since (up to record %d), then at records 2 and 4", cps, tc.until)
+				}
+				for _, c := range cps[1:] {
+					if c.Cutoff != cutoff.UTC().Format(time.RFC3339Nano) || c.Until != tc.until {
+						t.Errorf("checkpoint %+v: want the cutoff %v up to record %d", c, cutoff, tc.until)
+					}
+				}
+				if got := r.rec.records(); len(got) != 0 {
+					t.Fatalf("first run delivered %v", got)
+				}
+
+				r2 := start(t, f, tc.opts, r.rec.last(), nil)
+				synctest.Wait()
+				if got := r2.rec.records(); len(got) != 0 {
+					t.Errorf("after a restart in the lookback's catch-up, records older than the lookback delivered: %v", got)
+				}
+				if tc.until > 0 {
+					// Caught up: the cutoff is no longer saved.
+					if cps := r2.rec.checkpoints(); len(cps) == 0 || cps[len(cps)-1].Record != 10 || cps[len(cps)-1].Cutoff != "" || cps[len(cps)-1].Until != 0 {
+						t.Errorf("checkpoints = %+v, want the last at record 10 without the cutoff", cps)
+					}
+				}
+				f.Append(app, events(1, "P", time.Now())...)
+				synctest.Wait()
+				if got := r2.rec.records(); !slices.Equal(got, []uint64{11}) {
+					t.Errorf("got records %v, want [11]", got)
+				}
+				if err := r2.stop(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// TestSinceRestoreCutoffSavedAcrossRestart: the same from a since
+// checkpoint without a record (as saved before, or when the log could not
+// be read): the catch-up from the oldest record is bounded by the newest
+// record when it began, and saved.
+func TestSinceRestoreCutoffSavedAcrossRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(100, "P", time.Now().Add(-48*time.Hour))...)
+		since := time.Now()
+		cp := []byte(`{"since":"` + since.UTC().Format(time.RFC3339Nano) + `","channel":"Application"}`)
+		time.Sleep(time.Hour)
+		f.Append(app, events(5, "P", time.Now())...) // 101-105, while down
+		opts := winevt.Options{Batch: 10}
+		r := start(t, f, opts, cp, func(n int) error {
+			if n >= 3 {
+				return errors.New("stop")
+			}
+			return nil
+		})
+		synctest.Wait()
+		_ = r.end()
+		if cps := r.rec.checkpoints(); len(cps) != 2 || cps[0].Bookmark != "" || cps[0].Until != 105 || cps[1].Record != 10 || cps[1].Until != 105 || cps[1].Cutoff != since.UTC().Format(time.RFC3339Nano) {
+			t.Errorf("checkpoints = %+v, want since up to record 105, then the cutoff up to 105 with the bookmark", cps)
+		}
+		r2 := start(t, f, opts, r.rec.last(), nil)
+		synctest.Wait()
+		if got := r2.rec.records(); !slices.Equal(got, seq(101, 105)) {
+			t.Errorf("after a restart in the catch-up from since: records %v, want 101-105 only", got)
+		}
+		if subs := f.Subscribes(); subs[0].Flags != winevt.SubscribeStartAtOldestRecord {
+			t.Errorf("subscription = %+v, want from the oldest record (no record saved)", subs[0])
+		}
+		if err := r2.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// lateAPI appends an event right after the first subscription, as a
+// late forwarded event or a skewed clock would log it during a catch-up.
+type lateAPI struct {
+	*winevttest.Fake
+	channel string
+	xml     string
+	done    bool
+}
+
+func (a *lateAPI) Subscribe(sig winevt.Signal, channel, query string, bm winevt.Handle, flags winevt.SubscribeFlags) (winevt.Handle, error) {
+	h, err := a.Fake.Subscribe(sig, channel, query, bm, flags)
+	if !a.done {
+		a.done = true
+		a.Fake.Append(a.channel, a.xml)
+	}
+	return h, err
+}
+
+// TestCatchUpBoundedByRecord: the lookback's cutoff applies only to the
+// records the log held when the catch-up began: an event logged after,
+// created before the cutoff, is delivered.
+func TestCatchUpBoundedByRecord(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(3, "P", time.Now().Add(-3*time.Hour))...)
+		api := &lateAPI{Fake: f, channel: app, xml: events(1, "Late", time.Now().Add(-3*time.Hour))[0]}
+		r := startAPI(t, f, api, winevt.Options{Lookback: time.Hour}, nil, nil)
+		synctest.Wait()
+		if got := r.rec.all(); len(got) != 1 || got[0].Record != 4 || got[0].Provider != "Late" {
+			t.Errorf("items = %+v, want record 4 only (logged after the catch-up began)", got)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestSinceResumesAfterRecord: a since checkpoint holds the newest record
+// number when reading began; a restart resumes after it, so an event
+// logged after it but created before since (a late forwarded event, a
+// skewed clock, a clock set back) is read. A log no longer holding that
+// record applies on_stale_bookmark; without the record (the log could
+// not be read) the time is used.
+func TestSinceResumesAfterRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		setup  func(f *winevttest.Fake) // at the first start
+		down   func(f *winevttest.Fake) // while down
+		record uint64                   // in the since checkpoint
+		want   []uint64
+		loss   []string
+		flags  winevt.SubscribeFlags // of the restart's first subscription
+	}{
+		{"after the record", nil, nil, 3, []uint64{4, 5}, nil, winevt.SubscribeStartAfterBookmark | winevt.SubscribeStrict},
+		{"record gone", nil, func(f *winevttest.Fake) { f.Wrap(app, 3) }, 3, []uint64{4, 5}, []string{"ERROR_NOT_FOUND"}, winevt.SubscribeStartAfterBookmark | winevt.SubscribeStrict},
+		{"log not read", func(f *winevttest.Fake) { f.FailNext("LogInfo", 1, winevt.ErrRPCServerUnavail) }, nil, 0, []uint64{5}, nil, winevt.SubscribeStartAtOldestRecord},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := winevttest.New()
+				f.Append(app, events(3, "P", time.Now().Add(-48*time.Hour))...)
+				if tc.setup != nil {
+					tc.setup(f)
+				}
+				t0 := time.Now()
+				r := start(t, f, winevt.Options{}, nil, nil)
+				synctest.Wait()
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+				cps := r.rec.checkpoints()
+				if len(cps) != 1 || cps[0].Record != tc.record || cps[0].Since != t0.UTC().Format(time.RFC3339Nano) || cps[0].Bookmark != "" {
+					t.Fatalf("checkpoints = %+v, want since %v after record %d", cps, t0, tc.record)
+				}
+				time.Sleep(time.Hour)
+				f.Append(app, events(1, "P", t0.Add(-10*time.Minute))...) // 4: logged while down, created before since
+				f.Append(app, events(1, "P", time.Now())...)              // 5
+				if tc.down != nil {
+					tc.down(f)
+				}
+				n := len(f.Subscribes())
+				r2 := start(t, f, winevt.Options{}, r.rec.last(), nil)
+				synctest.Wait()
+				if got := r2.rec.records(); !slices.Equal(got, tc.want) {
+					t.Errorf("after the restart: records %v, want %v", got, tc.want)
+				}
+				if m := r2.met.get(); !slices.Equal(m.loss, tc.loss) {
+					t.Errorf("possible loss = %v, want %v", m.loss, tc.loss)
+				}
+				s := f.Subscribes()[n]
+				if s.Flags != tc.flags || tc.record > 0 && (s.Record != tc.record || s.Bookmark != winevttest.BookmarkXML(app, tc.record)) {
+					t.Errorf("subscription = %+v, want flags %#x after record %d", s, tc.flags, tc.record)
+				}
+				if err := r2.stop(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// TestSinceRecordRefused: a since checkpoint's record that Windows will
+// not take as a bookmark (EvtCreateBookmark or EvtSubscribe refusing it
+// as invalid) falls back to the time, without a loss.
+func TestSinceRecordRefused(t *testing.T) {
+	for _, call := range []string{"CreateBookmark", "Subscribe"} {
+		t.Run(call, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := winevttest.New()
+				f.Append(app, events(3, "P", time.Now().Add(-48*time.Hour))...)
+				since := time.Now().Add(-time.Hour)
+				cp := []byte(`{"since":"` + since.UTC().Format(time.RFC3339Nano) + `","record":3,"channel":"Application"}`)
+				f.Append(app, events(1, "P", time.Now())...)
+				f.FailNext(call, 1, winevt.ErrInvalidParameter)
+				r := start(t, f, winevt.Options{}, cp, nil)
+				synctest.Wait()
+				if got := r.rec.records(); !slices.Equal(got, []uint64{4}) {
+					t.Errorf("got records %v, want [4]", got)
+				}
+				if m := r.met.get(); len(m.loss) != 0 {
+					t.Errorf("possible loss = %v", m.loss)
+				}
+				if n := r.logCount("the position after the saved record number was refused as a bookmark: reading from the oldest record, skipping the events created before the time saved"); n != 1 {
+					t.Errorf("%d warnings", n)
+				}
+				if subs := f.Subscribes(); subs[len(subs)-1].Flags != winevt.SubscribeStartAtOldestRecord {
+					t.Errorf("subscription = %+v, want from the oldest record", subs[len(subs)-1])
+				}
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// TestRenderTransientFailureRetriedWithoutLimit: an event whose rendering
+// fails because of the service (here for 16 s, longer than 3 tries) is
+// read again until it succeeds, never skipped.
+func TestRenderTransientFailureRetriedWithoutLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(5, "P", time.Now())...)
+		f.FailRender(app, 3, winevt.ErrRPCServerUnavail)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest, MinBackoff: time.Second, MaxBackoff: 4 * time.Second}, nil, nil)
+		time.Sleep(16 * time.Second)
+		synctest.Wait()
+		if n := renderCalls(f, 3); n <= 3 {
+			t.Errorf("record 3 rendered %d times in 16s, want more than 3", n)
+		}
+		if items := r.rec.all(); len(items) != 2 {
+			t.Fatalf("items = %+v, want records 1 and 2 only while rendering fails", items)
+		}
+		f.FailRender(app, 3, nil)
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if items := r.rec.all(); len(items) != 5 || !slices.Equal(r.rec.records(), seq(1, 5)) {
+			t.Errorf("items = %+v, want records 1-5 and no error", items)
+		}
+		if m := r.met.get(); m.render != 0 {
+			t.Errorf("render failures = %d, want 0", m.render)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestEmptyReadKeepsCutoff: ERROR_TIMEOUT or ERROR_INVALID_OPERATION from
+// EvtNext with nothing returned says nothing is ready, not that the
+// catch-up is over: the lookback's cutoff still applies to the backlog,
+// with a record bound (a channel) or without (a QueryList).
+func TestEmptyReadKeepsCutoff(t *testing.T) {
+	const ql = `<QueryList><Query Id="0"><Select Path="Application">*</Select></Query></QueryList>`
+	for _, e := range []error{winevt.ErrTimeout, winevt.ErrInvalidOperation} {
+		for _, q := range []string{"", ql} {
+			t.Run(fmt.Sprintf("%s %v", winevt.ErrName(e), q != ""), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					f := winevttest.New()
+					f.Append(app, events(3, "P", time.Now().Add(-3*time.Hour))...)
+					f.Append(app, events(1, "P", time.Now())...)
+					f.Fail("Next", 1, e)
+					r := start(t, f, winevt.Options{Query: q, Lookback: time.Hour}, nil, nil)
+					time.Sleep(31 * time.Second) // the safety net
+					synctest.Wait()
+					if got := r.rec.records(); !slices.Equal(got, []uint64{4}) {
+						t.Errorf("got records %v, want [4]: the lookback still applies", got)
+					}
+					if err := r.stop(); err != nil {
+						t.Fatal(err)
+					}
+				})
+			})
+		}
+	}
+}
+
+// TestForwardedEventsRenumbered: ForwardedEvents cleared with its record
+// numbers restarted: its bookmark (a local record number) is past the
+// newest record, which is a possible loss, and reading starts as
+// on_stale_bookmark says rather than waiting for records past the old
+// bookmark.
+func TestForwardedEventsRenumbered(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		channel string
+		query   string
+	}{
+		{"channel", "ForwardedEvents", ""},
+		{"QueryList", "", `<QueryList><Query Id="0"><Select Path="ForwardedEvents">*</Select></Query></QueryList>`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const fwd = "ForwardedEvents"
+				fx := func(id uint64) string {
+					return winevttest.Event{Provider: "P", EventID: 1, Time: time.Now(), RecordID: id, Channel: "System"}.XML()
+				}
+				f := winevttest.New()
+				for i := uint64(1); i <= 10; i++ {
+					f.Append(fwd, fx(9000+i))
+				}
+				opts := winevt.Options{Channel: tc.channel, Query: tc.query, Start: winevt.StartOldest}
+				r := start(t, f, opts, nil, nil)
+				synctest.Wait()
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+				f.ClearAndRenumber(fwd)
+				for i := uint64(1); i <= 5; i++ {
+					f.Append(fwd, fx(9100+i))
+				}
+				r2 := start(t, f, opts, r.rec.last(), nil)
+				synctest.Wait()
+				if got := r2.rec.records(); !slices.Equal(got, seq(9101, 9105)) {
+					t.Errorf("got records %v, want 9101-9105", got)
+				}
+				if m := r2.met.get(); !slices.Equal(m.loss, []string{"record numbers restarted"}) {
+					t.Errorf("possible loss = %v", m.loss)
+				}
+				if err := r2.stop(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// TestSignalErrorsRetried: a signal that cannot be created, or waited on,
+// does not end Run: it is made again after a backoff, with a new
+// subscription.
+func TestSignalErrorsRetried(t *testing.T) {
+	for _, tc := range []struct {
+		call string
+		err  error
+	}{
+		{"NewSignal", syscall.Errno(8)},
+		{"Wait", winevt.ErrInvalidHandle},
+	} {
+		t.Run(tc.call, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := winevttest.New()
+				f.Append(app, events(2, "P", time.Now())...)
+				f.Fail(tc.call, 1, tc.err)
+				r := start(t, f, winevt.Options{Start: winevt.StartOldest, MinBackoff: time.Second}, nil, nil)
+				synctest.Wait()
+				if r.returned() {
+					t.Fatalf("Run returned: %v", r.end())
+				}
+				if st := r.met.state(); st != "backing off" {
+					t.Errorf("state = %q, want backing off", st)
+				}
+				time.Sleep(time.Second)
+				synctest.Wait()
+				f.Append(app, events(1, "P", time.Now())...)
+				synctest.Wait()
+				if got := r.rec.records(); !slices.Equal(got, seq(1, 3)) {
+					t.Errorf("got records %v", got)
+				}
+				if n := f.Count("NewSignal"); n != 2 {
+					t.Errorf("%d signals created, want 2", n)
+				}
+				if err := r.stop(); err != nil { // the first signal closed too
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// TestRestoredBookmarkTransientError: a saved bookmark that cannot be
+// made a bookmark handle because the service is unavailable is not a bad
+// checkpoint: it is tried again after a backoff.
+func TestRestoredBookmarkTransientError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(8, "P", time.Now())...)
+		f.FailNext("CreateBookmark", 2, winevt.ErrRPCServerUnavail)
+		r := start(t, f, winevt.Options{Start: winevt.StartOldest, MinBackoff: time.Second}, cpFor(t, app, 5), nil)
+		synctest.Wait()
+		if st := r.met.state(); st != "backing off" {
+			t.Errorf("state = %q, want backing off", st)
+		}
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if got := r.rec.records(); !slices.Equal(got, seq(6, 8)) {
+			t.Errorf("got records %v, want 6-8", got)
+		}
+		if m := r.met.get(); len(m.loss) != 0 {
+			t.Errorf("possible loss = %v", m.loss)
+		}
+		if subs := f.Subscribes(); len(subs) != 1 || subs[0].Record != 5 {
+			t.Errorf("subscriptions = %+v, want one after record 5", subs)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestLookbackSinceCheckpointKeepsBound: a restart from the since
+// checkpoint of a lookback's first start (nothing committed yet) skips
+// the old events among the records the log held then only: one logged
+// after, even with an old time, is read.
+func TestLookbackSinceCheckpointKeepsBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := winevttest.New()
+		f.Append(app, events(5, "P", time.Now().Add(-3*time.Hour))...)
+		opts := winevt.Options{Lookback: time.Hour}
+		r := start(t, f, opts, nil, func(n int) error {
+			if n >= 2 {
+				return errors.New("stop") // before the first batch is committed
+			}
+			return nil
+		})
+		synctest.Wait()
+		_ = r.end()
+		cps := r.rec.checkpoints()
+		if len(cps) != 1 || cps[0].Bookmark != "" || cps[0].Until != 5 || cps[0].Record != 0 {
+			t.Fatalf("checkpoints = %+v, want since up to record 5", cps)
+		}
+		f.Append(app, events(1, "Late", time.Now().Add(-3*time.Hour))...) // 6
+		r2 := start(t, f, opts, r.rec.last(), nil)
+		synctest.Wait()
+		if got := r2.rec.all(); len(got) != 1 || got[0].Record != 6 {
+			t.Errorf("items = %+v, want record 6 only", got)
+		}
+		if n := f.Count("LogInfo"); n != 1+1 {
+			t.Errorf("%d LogInfo calls, want 1 at the first start and 1 for the lag: the bound is saved", n)
+		}
+		if err := r2.stop(); err != nil {
 			t.Fatal(err)
 		}
 	})

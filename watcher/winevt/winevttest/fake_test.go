@@ -3,6 +3,7 @@ package winevttest_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -511,5 +512,39 @@ func TestForwardedEventsKeepTheirIDs(t *testing.T) {
 		if x, _ := f.RenderBookmark(bm); x != winevttest.BookmarkXML(tc.channel, 1) {
 			t.Errorf("%s: bookmark = %q, want the local record 1", tc.channel, x)
 		}
+	}
+}
+
+// TestBookmarkFromRecord: a bookmark written by hand, as the channel
+// source makes one from a record number, is read as Windows renders one.
+func TestBookmarkFromRecord(t *testing.T) {
+	f := winevttest.New()
+	f.Append(ch, ev(1), ev(2), ev(3), ev(4))
+	bm, err := f.CreateBookmark("<BookmarkList>\r\n  <Bookmark Channel='application' RecordId='2' IsCurrent='true'/>\r\n</BookmarkList>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	xml, err := f.RenderBookmark(bm)
+	if err != nil || xml != winevttest.BookmarkXML("application", 2) {
+		t.Errorf("RenderBookmark = %q, %v", xml, err)
+	}
+	sig, sub, err := subscribe(t, f, bm, winevt.SubscribeStartAfterBookmark|winevt.SubscribeStrict)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := next(t, f, sub, 10)
+	if err != nil || !slices.Equal(got, []string{"3", "4"}) {
+		t.Errorf("after record 2: records %v, %v; want 3 and 4", got, err)
+	}
+	for _, h := range []winevt.Handle{sub, bm} {
+		if err := f.Close(h); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := sig.Close(); err != nil {
+		t.Error(err)
+	}
+	if n := f.Open(); n != 0 {
+		t.Errorf("%d open: %v", n, f.OpenHandles())
 	}
 }

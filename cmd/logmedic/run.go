@@ -299,8 +299,6 @@ func (c checkedScript) Deliver(ctx context.Context, a *handlers.Action) (bool, e
 // own (standard input closed, or sources failed).
 func (d *daemon) run(ctx context.Context, fixed []watcher.Source, exitWhenDone bool) int {
 	st := d.state.Load()
-	d.log.Info("logmedic started", zap.String("config", d.cfgPath), zap.Int("sources", len(st.cfg.Sources)+len(fixed)),
-		zap.Int("rules", len(st.cfg.Rules)), zap.Int("handlers", len(st.built)))
 	// The dispatcher, the resend loop, the status writer and the
 	// configuration watch all end, and are waited for, before run
 	// returns and the caller closes the outbox.
@@ -338,6 +336,10 @@ func (d *daemon) run(ctx context.Context, fixed []watcher.Source, exitWhenDone b
 	wg.Add(1)
 	go func() { defer wg.Done(); d.watchConfig(watchCtx) }()
 	d.ready.Store(true)
+	// Started: every source is reading (its folder exists), the
+	// configuration is watched.
+	d.log.Info("logmedic started", zap.String("config", d.cfgPath), zap.Int("sources", len(st.cfg.Sources)+len(fixed)),
+		zap.Int("rules", len(st.cfg.Rules)), zap.Int("handlers", len(st.built)))
 
 	status := exitOK
 wait:

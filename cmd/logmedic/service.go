@@ -432,7 +432,7 @@ func scriptTargetsAt(name string, sc *script.Config, wd string, windows bool) []
 		}
 		texts[i] = a.Text
 	}
-	operand := scriptOperand(programBase(sc.Program), texts, windows)
+	operand := scriptOperand(script.ProgramName(sc.Program), texts, windows)
 	for i, text := range texts {
 		if text == "" || strings.Contains(text, "{{") || strings.Contains(text, "://") {
 			continue
@@ -537,18 +537,6 @@ func isAbsWindows(p string) bool {
 
 func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
-// programBase identifies a program as the script handler does: its base
-// name (at either separator), lower-cased, without .exe or .com.
-func programBase(program string) string {
-	base := strings.ToLower(program[strings.LastIndexAny(program, `/\`)+1:])
-	for _, ext := range []string{".exe", ".com"} {
-		if b, ok := strings.CutSuffix(base, ext); ok {
-			return b
-		}
-	}
-	return base
-}
-
 // interpreter is how a script interpreter takes its script: after its
 // options, unless one of them makes it run text (sh -c, python -c and
 // -m, perl -e, node -e...) instead of a file.
@@ -564,7 +552,7 @@ type interpreter struct {
 }
 
 // interpreters are the programs whose first operand is a script they
-// run, by programBase. Runners of other programs (env, sudo, timeout...)
+// run, by script.ProgramName. Runners of other programs (env, sudo, timeout...)
 // take options with values that cannot be told apart here: what they
 // run is found by its path or its extension alone. The script
 // handler's own list (handlers/script) decides which programs take
@@ -601,7 +589,7 @@ var interpreters = func() map[string]interpreter {
 var versionedName = regexp.MustCompile(`^(python|pythonw|pypy|perl|ruby|node|php|lua|luajit|tclsh|wish|bash|ksh|guile)[0-9]+(\.[0-9]+)*[a-z]?$`)
 
 // scriptOperand returns the index in args of the script the program
-// named prog (see programBase) runs: the value of PowerShell's -File,
+// named prog (see script.ProgramName) runs: the value of PowerShell's -File,
 // or an interpreter's first operand; -1 when there is none, or the
 // program is no interpreter. Templated arguments are "{{".
 func scriptOperand(prog string, args []string, windows bool) int {

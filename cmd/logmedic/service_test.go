@@ -724,3 +724,19 @@ func TestPermTargetsOldLogs(t *testing.T) {
 		}
 	}
 }
+
+// TestScriptOperandInterpretersAreInterpreters: every program whose
+// script operand the check finds is one the script handler also treats
+// as running its arguments as code, so the two lists cannot drift apart.
+func TestScriptOperandInterpretersAreInterpreters(t *testing.T) {
+	for name := range interpreters {
+		if !script.IsInterpreter(name) {
+			t.Errorf("%s has a script operand here but is no interpreter in handlers/script", name)
+		}
+	}
+	for _, name := range []string{"python3.12", "perl5.36", "lua5.4", "bash5", "guile3.0"} {
+		if versionedName.MatchString(name) && !script.IsInterpreter(name) {
+			t.Errorf("versioned %s is no interpreter in handlers/script", name)
+		}
+	}
+}

@@ -293,3 +293,11 @@ func checkInterpreter(name string, args []*handlers.Template) string {
 		"event text reaches such a program only through the LOGMEDIC_* environment variables and stdin; "+
 		"use \"$LOGMEDIC_COMPUTER\" inside a constant script (args: [-c, 'fix --computer \"$LOGMEDIC_COMPUTER\"']), or env: for other fields", what, name)
 }
+
+// ProgramName is how logmedic names a program in its checks: the base
+// name of its path, lower case, without .exe or .com.
+func ProgramName(program string) string { return programName(program) }
+
+// IsInterpreter reports whether the program named name (see
+// ProgramName) runs its arguments as code or commands.
+func IsInterpreter(name string) bool { return isInterpreter(name) }
